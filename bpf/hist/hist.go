@@ -158,3 +158,19 @@ type Series struct {
 	Attrs map[string]string
 	Hist  Histogram
 }
+
+// Reading is one metric a latency program reports at a collection. All
+// values are cumulative since the program attached.
+type Reading struct {
+	Name        string          // OpenTelemetry metric name, e.g. "vigil.read.duration"
+	Description string          // one sentence for the metric's description
+	Unit        string          // "s" for durations; counters carry theirs, e.g. "{segment}"
+	Histograms  []Series        // set for histogram metrics
+	Counters    []CounterSeries // set for monotonic counters
+}
+
+// CounterSeries is one monotonic counter with its attributes.
+type CounterSeries struct {
+	Attrs map[string]string
+	Value uint64
+}
