@@ -1,0 +1,209 @@
+// Package cpuprofile samples the kernel and user stacks of every process
+// with a perf_event BPF program on each online CPU.
+package cpuprofile
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+)
+
+// Options configure the sampler.
+type Options struct {
+	Frequency     int           // samples per second per CPU
+	PIDs          []uint32      // sample only these processes (all threads); empty = all
+	IncludeIdle   bool          // also sample the idle task (pid 0)
+	DrainInterval time.Duration // how often the caller drains; sizes the maps
+	Skip          map[string]bool
+}
+
+// Profiler owns the loaded program, its maps and one perf event per CPU.
+type Profiler struct {
+	objs   cpuprofileObjects
+	events []perfEvent
+	exec   link.Link
+	rb     *ringbuf.Reader
+	report attach.Report
+	opts   Options
+
+	mu       sync.Mutex // serialises Drain
+	active   uint32
+	lastLost [lostReasons]uint64
+	closed   sync.Once
+}
+
+// Open loads the program and starts sampling on every online CPU.
+func Open(opts Options) (*Profiler, error) {
+	if opts.Frequency < 1 || opts.Frequency > 10000 {
+		return nil, fmt.Errorf("sampling frequency %d Hz: must be between 1 and 10000", opts.Frequency)
+	}
+	if opts.DrainInterval <= 0 {
+		opts.DrainInterval = time.Second
+	}
+	cpus, err := onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		// Kernels from 5.11 charge BPF memory to the cgroup instead.
+		slog.Debug("raising RLIMIT_MEMLOCK refused", "component", "cpuprofile", "err", err)
+	}
+	p := &Profiler{opts: opts}
+	if err := p.load(len(cpus)); err != nil {
+		return nil, err
+	}
+	if err := p.attachAll(cpus); err != nil {
+		p.objs.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Profiler) load(ncpu int) error {
+	spec, err := loadCpuprofile()
+	if err != nil {
+		return fmt.Errorf("loading cpuprofile spec: %w", err)
+	}
+	stacks, counts := mapSizes(p.opts.Frequency, ncpu, p.opts.DrainInterval)
+	for _, name := range []string{"stacks_a", "stacks_b"} {
+		spec.Maps[name].MaxEntries = stacks
+	}
+	for _, name := range []string{"counts_a", "counts_b"} {
+		spec.Maps[name].MaxEntries = counts
+	}
+	if n := uint32(len(p.opts.PIDs)); n > spec.Maps["pid_filter"].MaxEntries {
+		spec.Maps["pid_filter"].MaxEntries = n
+	}
+	if err := spec.Variables["filter_pids"].Set(len(p.opts.PIDs) > 0); err != nil {
+		return err
+	}
+	if err := spec.Variables["include_idle"].Set(p.opts.IncludeIdle); err != nil {
+		return err
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return fmt.Errorf("loading cpuprofile: %w", err)
+	}
+	for _, pid := range p.opts.PIDs {
+		if err := p.objs.PidFilter.Put(pid, uint8(1)); err != nil {
+			p.objs.Close()
+			return fmt.Errorf("adding pid %d to the filter: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// mapSizes sizes the double-buffered maps for one drain interval. A stack
+// map refuses a new stack whose hash bucket is taken (EEXIST), and by the
+// birthday bound a fraction of about n/2m of n distinct stacks collide in m
+// buckets. With m at least 64 times the samples of one interval, under 1% of
+// stacks collide even when every sample is a new stack; draining often keeps
+// n small, which is cheaper than ever larger maps (each entry is 1 KiB).
+func mapSizes(hz, ncpu int, interval time.Duration) (stacks, counts uint32) {
+	perInterval := float64(hz*ncpu) * interval.Seconds()
+	stacks = clampPow2(uint32(perInterval*64), 2048, 1<<16)
+	counts = clampPow2(uint32(perInterval*2), 1024, 1<<18)
+	return stacks, counts
+}
+
+func clampPow2(n, lo, hi uint32) uint32 {
+	v := lo
+	for v < n && v < hi {
+		v <<= 1
+	}
+	return v
+}
+
+func (p *Profiler) attachAll(cpus []int) error {
+	strategies := []attach.Strategy{
+		{Name: "perf_event_link", Try: func() error { return p.attachCPUs(cpus, true) }},
+		{Name: "perf_event_ioctl", Try: func() error { return p.attachCPUs(cpus, false) }},
+	}
+	r, err := attach.First("profile", strategies, p.opts.Skip)
+	p.report = r
+	if err != nil {
+		return err
+	}
+	if p.exec, err = link.Tracepoint("sched", "sched_process_exec", p.objs.ProcessExec, nil); err != nil {
+		// Without it a process that execs keeps its old mappings until an
+		// address misses them; symbolization still recovers then.
+		slog.Warn("exec tracking unavailable", "component", "cpuprofile", "err", err)
+	}
+	if p.rb, err = ringbuf.NewReader(p.objs.Events); err != nil {
+		p.closeAttachments()
+		return fmt.Errorf("opening process notifications: %w", err)
+	}
+	return nil
+}
+
+// attachCPUs opens and attaches one event per CPU, undoing all on failure.
+func (p *Profiler) attachCPUs(cpus []int, useLink bool) error {
+	for _, cpu := range cpus {
+		fd, err := openCPUClock(cpu, p.opts.Frequency)
+		if err != nil {
+			p.closeEvents()
+			return err
+		}
+		ev, err := attachPerf(fd, p.objs.ProfileCpu, useLink)
+		if err != nil {
+			_ = unixClose(fd)
+			p.closeEvents()
+			return err
+		}
+		p.events = append(p.events, ev)
+	}
+	return nil
+}
+
+func (p *Profiler) closeEvents() error {
+	var errs []error
+	for _, e := range p.events {
+		errs = append(errs, e.close())
+	}
+	p.events = nil
+	return errors.Join(errs...)
+}
+
+func (p *Profiler) closeAttachments() error {
+	errs := []error{p.closeEvents()}
+	if p.exec != nil {
+		errs = append(errs, p.exec.Close())
+		p.exec = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Report says which strategy attached the sampler.
+func (p *Profiler) Report() attach.Report { return p.report }
+
+// Stats is the kernel's run count and run time of the sampling program.
+func (p *Profiler) Stats() []attach.RunStat {
+	return attach.Stats("profile", map[string]*ebpf.Program{
+		"profile_cpu": p.objs.ProfileCpu, "process_exec": p.objs.ProcessExec,
+	})
+}
+
+// CPUs is the number of CPUs being sampled.
+func (p *Profiler) CPUs() int { return len(p.events) }
+
+// Close stops sampling and releases every kernel object.
+func (p *Profiler) Close() error {
+	var err error
+	p.closed.Do(func() {
+		errs := []error{p.closeAttachments()}
+		if p.rb != nil {
+			errs = append(errs, p.rb.Close())
+		}
+		errs = append(errs, p.objs.Close())
+		err = errors.Join(errs...)
+	})
+	return err
+}

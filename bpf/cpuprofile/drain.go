@@ -1,0 +1,200 @@
+package cpuprofile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Lost reasons, in the order of enum lost_reason in cpuprofile.bpf.c.
+const lostReasons = 8
+
+// LostReasons names each lost_reason slot; these are the reason labels of
+// the lost-sample counter and of the profile's synthetic frames.
+var LostReasons = [lostReasons]string{
+	"kernel_stack_collision",
+	"kernel_stack_map_full",
+	"kernel_stack_error",
+	"user_stack_collision",
+	"user_stack_map_full",
+	"user_stack_error",
+	"counts_map_full",
+	"process_notify_dropped",
+}
+
+// Sample is one distinct stack of one thread with how often it was seen.
+type Sample struct {
+	PID, TID uint32
+	Comm     string
+	Kernel   []uint64 // leaf first; nil when the sample had no kernel part
+	User     []uint64 // leaf first; nil when the sample had no user part
+	// KernelLost / UserLost are set when that part was sampled but its
+	// stack could not be stored (see Batch.Lost for why).
+	KernelLost, UserLost bool
+	Count                uint64
+}
+
+// Batch is what one drain returned.
+type Batch struct {
+	Samples []Sample
+	// Lost counts, by reason, what could not be recorded since the previous
+	// drain. Whole samples lost (counts_map_full) are not in Samples; the
+	// others lost a part of a stack, which Samples marks.
+	Lost map[string]uint64
+}
+
+// drainGrace is how long to wait after flipping buffers. A program that
+// read the old buffer index is running in interrupt context on another
+// CPU and finishes within microseconds; this leaves a wide margin.
+const drainGrace = 2 * time.Millisecond
+
+// Drain swaps the buffers and returns everything recorded in the one that
+// was active, leaving it empty for the next swap.
+func (p *Profiler) Drain() (*Batch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.active
+	p.active ^= 1
+	if err := p.objs.ActiveBuf.Set(p.active); err != nil {
+		p.active = old
+		return nil, fmt.Errorf("switching sample buffers: %w", err)
+	}
+	time.Sleep(drainGrace)
+	counts, stacks := p.objs.CountsA, p.objs.StacksA
+	if old == 1 {
+		counts, stacks = p.objs.CountsB, p.objs.StacksB
+	}
+	b := &Batch{}
+	err := errors.Join(p.readCounts(counts, stacks, b), clearStacks(stacks))
+	lost, lerr := p.lostSince()
+	b.Lost = lost
+	return b, errors.Join(err, lerr)
+}
+
+// readCounts takes every key out of counts and resolves its stacks.
+func (p *Profiler) readCounts(counts, stacks *ebpf.Map, b *Batch) error {
+	var (
+		key   cpuprofileSampleKey
+		value uint64
+		keys  []cpuprofileSampleKey
+	)
+	cache := map[int32][]uint64{}
+	it := counts.Iterate()
+	for it.Next(&key, &value) {
+		keys = append(keys, key)
+		b.Samples = append(b.Samples, p.sample(&key, value, stacks, cache))
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading sample counts: %w", err)
+	}
+	// Deleting after iterating: deleting while iterating a hash map can
+	// make the iteration restart or skip keys.
+	if len(keys) > 0 {
+		if _, err := counts.BatchDelete(keys, nil); err != nil {
+			return deleteEach(counts, keys, err)
+		}
+	}
+	return nil
+}
+
+func deleteEach(m *ebpf.Map, keys []cpuprofileSampleKey, batchErr error) error {
+	if !errors.Is(batchErr, ebpf.ErrNotSupported) {
+		return fmt.Errorf("clearing sample counts: %w", batchErr)
+	}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clearing sample counts: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *Profiler) sample(k *cpuprofileSampleKey, n uint64, stacks *ebpf.Map, cache map[int32][]uint64) Sample {
+	s := Sample{PID: k.Pid, TID: k.Tid, Comm: commString(k.Comm), Count: n}
+	s.Kernel, s.KernelLost = lookupStack(stacks, k.Kstack, cache)
+	s.User, s.UserLost = lookupStack(stacks, k.Ustack, cache)
+	return s
+}
+
+// lookupStack returns the frames of stack id (leaf first). A negative id
+// means the sample had no such part.
+func lookupStack(stacks *ebpf.Map, id int32, cache map[int32][]uint64) ([]uint64, bool) {
+	if id < 0 {
+		return nil, false
+	}
+	if st, ok := cache[id]; ok {
+		return st, st == nil
+	}
+	var raw [maxStackDepth]uint64
+	if err := stacks.Lookup(uint32(id), &raw); err != nil {
+		cache[id] = nil
+		return nil, true
+	}
+	n := 0
+	for n < len(raw) && raw[n] != 0 {
+		n++
+	}
+	st := append([]uint64(nil), raw[:n]...)
+	cache[id] = st
+	return st, false
+}
+
+// maxStackDepth is MAX_STACK_DEPTH in cpuprofile.bpf.c.
+const maxStackDepth = 127
+
+// clearStacks empties a stack map. Stack maps have no batch operations.
+func clearStacks(m *ebpf.Map) error {
+	var (
+		key  uint32
+		keys []uint32
+	)
+	var raw [maxStackDepth]uint64
+	it := m.Iterate()
+	for it.Next(&key, &raw) {
+		keys = append(keys, key)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("listing stacks: %w", err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clearing stacks: %w", err)
+		}
+	}
+	return nil
+}
+
+// lostSince sums the per-CPU lost counters and returns the increase since
+// the previous call.
+func (p *Profiler) lostSince() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for i := uint32(0); i < lostReasons; i++ {
+		var perCPU []uint64
+		if err := p.objs.Lost.Lookup(i, &perCPU); err != nil {
+			return out, fmt.Errorf("reading lost counters: %w", err)
+		}
+		var total uint64
+		for _, v := range perCPU {
+			total += v
+		}
+		if d := total - p.lastLost[i]; d > 0 {
+			out[LostReasons[i]] = d
+		}
+		p.lastLost[i] = total
+	}
+	return out, nil
+}
+
+func commString(c [16]int8) string {
+	b := make([]byte, 0, len(c))
+	for _, v := range c {
+		if v == 0 {
+			break
+		}
+		b = append(b, byte(v))
+	}
+	return string(bytes.ToValidUTF8(b, []byte("?")))
+}

@@ -1,0 +1,3 @@
+package cpuprofile
+
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -type sample_key -type event -go-package cpuprofile cpuprofile cpuprofile.bpf.c -- -I../include
