@@ -1,0 +1,410 @@
+package symbolizer
+
+import (
+	"debug/dwarf"
+	"errors"
+	"sort"
+)
+
+// Bounds on DWARF work per compilation unit and per file.
+const (
+	maxCUEntries      = 1 << 21
+	maxCULineRows     = 1 << 22
+	maxParsedCUs      = 256
+	maxNameChase      = 8
+	maxCUs            = 1 << 20
+	maxInlineDepth    = 64
+	maxScopesPerFunc  = 1 << 16
+	maxCachedUnitSize = 1 << 20
+)
+
+// dwarfInfo answers file:line and inlined-call questions from DWARF. Units
+// are parsed on first use and a bounded number are kept.
+type dwarfInfo struct {
+	d     *dwarf.Data
+	cus   []cuRange // sorted by lo
+	units map[dwarf.Offset]*cuInfo
+	names map[dwarf.Offset]string
+}
+
+type cuRange struct {
+	lo, hi uint64
+	off    dwarf.Offset
+}
+
+// cuInfo is one parsed compilation unit.
+type cuInfo struct {
+	rows  []lineRow
+	files []string
+	funcs []funcRange // one per address range of each subprogram, sorted by lo
+	nodes []scopeNode // subprograms and their inlined calls, in DWARF order
+}
+
+type lineRow struct {
+	addr uint64
+	file int32
+	line int32 // -1 marks the end of a sequence
+}
+
+// scopeNode is a subprogram or an inlined call inside one. Its descendants
+// follow it contiguously, up to end.
+type scopeNode struct {
+	name     string
+	ranges   [][2]uint64
+	depth    int32
+	end      int32 // index after the last descendant
+	callFile int32
+	callLine int32
+}
+
+type funcRange struct {
+	lo, hi uint64
+	node   int32
+}
+
+var errNoDWARF = errors.New("no DWARF")
+
+// newDWARFInfo indexes the compilation units of d by address range.
+func newDWARFInfo(d *dwarf.Data) (info *dwarfInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			info, err = nil, errPanic(r)
+		}
+	}()
+	info = &dwarfInfo{d: d, units: map[dwarf.Offset]*cuInfo{}, names: map[dwarf.Offset]string{}}
+	r := d.Reader()
+	for n := 0; n < maxCUs; n++ {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
+			info.addCU(e)
+		}
+		r.SkipChildren()
+	}
+	sort.Slice(info.cus, func(i, j int) bool { return info.cus[i].lo < info.cus[j].lo })
+	if len(info.cus) == 0 {
+		return nil, errNoDWARF
+	}
+	return info, nil
+}
+
+func (info *dwarfInfo) addCU(e *dwarf.Entry) {
+	ranges, err := info.d.Ranges(e)
+	if err != nil {
+		return
+	}
+	for _, rg := range ranges {
+		if rg[1] > rg[0] && rg[0] != 0 {
+			info.cus = append(info.cus, cuRange{lo: rg[0], hi: rg[1], off: e.Offset})
+		}
+	}
+}
+
+// frames returns the inlined call chain at pc, innermost first, with names
+// from DWARF; fallbackName names the outermost function when DWARF has no
+// subprogram for pc. It returns nil when no unit covers pc.
+func (info *dwarfInfo) frames(pc uint64, fallbackName string) (out []Frame, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, errPanic(r)
+		}
+	}()
+	off, ok := info.findCU(pc)
+	if !ok {
+		return nil, nil
+	}
+	cu, err := info.unit(off)
+	if err != nil {
+		return nil, err
+	}
+	return cu.frames(pc, fallbackName), nil
+}
+
+func (info *dwarfInfo) findCU(pc uint64) (dwarf.Offset, bool) {
+	i := sort.Search(len(info.cus), func(i int) bool { return info.cus[i].lo > pc }) - 1
+	for j := i; j >= 0 && j > i-maxNestedLookback; j-- {
+		if c := info.cus[j]; pc >= c.lo && pc < c.hi {
+			return c.off, true
+		}
+	}
+	return 0, false
+}
+
+// unit returns the parsed unit at off, parsing it on first use. When too
+// many are kept the set is dropped wholesale: simple, bounded, and the
+// per-address cache above it keeps the hot answers.
+func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
+	if cu, ok := info.units[off]; ok {
+		return cu, nil
+	}
+	cu, err := info.parseUnit(off)
+	if err != nil {
+		return nil, err
+	}
+	if len(info.units) >= maxParsedCUs {
+		clear(info.units)
+	}
+	info.units[off] = cu
+	return cu, nil
+}
+
+func (info *dwarfInfo) parseUnit(off dwarf.Offset) (*cuInfo, error) {
+	r := info.d.Reader()
+	r.Seek(off)
+	cuEntry, err := r.Next()
+	if err != nil || cuEntry == nil {
+		return nil, errors.Join(ErrMalformed, err)
+	}
+	cu := &cuInfo{}
+	fileIdx := cu.readLines(info.d, cuEntry)
+	if cuEntry.Children {
+		if err := info.readScopes(r, cu, fileIdx); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
+	return cu, nil
+}
+
+// readLines loads the unit's line table, sorted by address, and returns a
+// map from the table's file indexes (as DW_AT_call_file uses them) to
+// indexes in cu.files.
+func (cu *cuInfo) readLines(d *dwarf.Data, cuEntry *dwarf.Entry) []int32 {
+	lr, err := d.LineReader(cuEntry)
+	if err != nil || lr == nil {
+		return nil
+	}
+	byPtr := map[*dwarf.LineFile]int32{}
+	var callFiles []int32
+	for _, f := range lr.Files() {
+		callFiles = append(callFiles, cu.fileIndex(byPtr, f))
+	}
+	var le dwarf.LineEntry
+	for len(cu.rows) < maxCULineRows {
+		if err := lr.Next(&le); err != nil {
+			break
+		}
+		row := lineRow{addr: le.Address, file: cu.fileIndex(byPtr, le.File), line: int32(le.Line)}
+		if le.EndSequence {
+			row.line = -1
+		}
+		cu.rows = append(cu.rows, row)
+	}
+	// End-of-sequence rows sort before a sequence starting at the same
+	// address, so the last row at or below pc is the live one.
+	sort.SliceStable(cu.rows, func(i, j int) bool {
+		a, b := cu.rows[i], cu.rows[j]
+		if a.addr != b.addr {
+			return a.addr < b.addr
+		}
+		return a.line < 0 && b.line >= 0
+	})
+	return callFiles
+}
+
+func (cu *cuInfo) fileIndex(byPtr map[*dwarf.LineFile]int32, f *dwarf.LineFile) int32 {
+	if f == nil {
+		return -1
+	}
+	if i, ok := byPtr[f]; ok {
+		return i
+	}
+	i := int32(len(cu.files))
+	cu.files = append(cu.files, f.Name)
+	byPtr[f] = i
+	return i
+}
+
+// readScopes walks the unit's entries once, recording each subprogram with
+// code and the inlined calls nested in it.
+func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, callFiles []int32) error {
+	depth := 1
+	var open []int32 // stack of node indexes by nesting
+	var openDepth []int
+	for n := 0; depth > 0; n++ {
+		if n >= maxCUEntries {
+			return errors.Join(ErrMalformed, ErrTooLarge)
+		}
+		e, err := r.Next()
+		if err != nil {
+			return errors.Join(ErrMalformed, err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			for len(open) > 0 && openDepth[len(openDepth)-1] >= depth {
+				cu.nodes[open[len(open)-1]].end = int32(len(cu.nodes))
+				open, openDepth = open[:len(open)-1], openDepth[:len(openDepth)-1]
+			}
+			continue
+		}
+		if idx := info.addScope(cu, e, len(open), callFiles); idx >= 0 && e.Children {
+			open, openDepth = append(open, idx), append(openDepth, depth)
+		}
+		if e.Children {
+			depth++
+		}
+	}
+	for _, i := range open {
+		cu.nodes[i].end = int32(len(cu.nodes))
+	}
+	return nil
+}
+
+// addScope records e when it is a subprogram with code or an inlined call
+// inside one, returning its node index or -1.
+func (info *dwarfInfo) addScope(cu *cuInfo, e *dwarf.Entry, nesting int, callFiles []int32) int32 {
+	isFunc := e.Tag == dwarf.TagSubprogram
+	isInline := e.Tag == dwarf.TagInlinedSubroutine && nesting > 0
+	if (!isFunc && !isInline) || nesting >= maxInlineDepth {
+		return -1
+	}
+	ranges, err := info.d.Ranges(e)
+	if err != nil || len(ranges) == 0 || len(ranges) > maxScopesPerFunc {
+		return -1
+	}
+	idx := int32(len(cu.nodes))
+	node := scopeNode{name: info.entryName(e), ranges: ranges, depth: int32(nesting), end: idx + 1, callFile: -1}
+	if isInline {
+		if f, ok := e.Val(dwarf.AttrCallFile).(int64); ok && f >= 0 && f < int64(len(callFiles)) {
+			node.callFile = callFiles[f]
+		}
+		if l, ok := e.Val(dwarf.AttrCallLine).(int64); ok && l > 0 && l < 1<<31 {
+			node.callLine = int32(l)
+		}
+	}
+	cu.nodes = append(cu.nodes, node)
+	if nesting == 0 {
+		for _, rg := range ranges {
+			if rg[1] > rg[0] {
+				cu.funcs = append(cu.funcs, funcRange{lo: rg[0], hi: rg[1], node: idx})
+			}
+		}
+	}
+	return idx
+}
+
+// entryName prefers the demangled linkage name (C++ and Rust functions carry
+// their qualified name and signature there), then DW_AT_name, following
+// abstract origins and specifications a bounded number of times.
+func (info *dwarfInfo) entryName(e *dwarf.Entry) string {
+	for i := 0; i < maxNameChase && e != nil; i++ {
+		if s, ok := e.Val(dwarf.AttrLinkageName).(string); ok && s != "" {
+			return demangle(s)
+		}
+		if s, ok := e.Val(dwarf.AttrName).(string); ok && s != "" {
+			if ref, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
+				if n := info.refName(ref); n != "" {
+					return n
+				}
+			}
+			return s
+		}
+		ref, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		if !ok {
+			ref, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+		}
+		if !ok {
+			return ""
+		}
+		return info.refName(ref)
+	}
+	return ""
+}
+
+// refName resolves the name of the entry at off, cached.
+func (info *dwarfInfo) refName(off dwarf.Offset) string {
+	if n, ok := info.names[off]; ok {
+		return n
+	}
+	info.names[off] = "" // breaks reference cycles
+	r := info.d.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return ""
+	}
+	n := info.entryName(e)
+	if len(info.names) > maxCachedUnitSize {
+		clear(info.names)
+	}
+	info.names[off] = n
+	return n
+}
+
+// frames builds the inlined chain at pc: the innermost frame takes its
+// file:line from the line table, each caller the call site recorded on the
+// inlined call below it.
+func (cu *cuInfo) frames(pc uint64, fallbackName string) []Frame {
+	file, line := cu.lineAt(pc)
+	chain := cu.chainAt(pc)
+	if len(chain) == 0 {
+		if fallbackName == "" && line == 0 {
+			return nil
+		}
+		return []Frame{{Function: fallbackName, File: file, Line: line}}
+	}
+	out := make([]Frame, len(chain))
+	for i := range chain {
+		n := &cu.nodes[chain[len(chain)-1-i]]
+		out[i] = Frame{Function: n.name, File: file, Line: line}
+		file, line = cu.fileName(n.callFile), int(n.callLine)
+	}
+	if out[len(out)-1].Function == "" {
+		out[len(out)-1].Function = fallbackName
+	}
+	return out
+}
+
+func (cu *cuInfo) fileName(i int32) string {
+	if i < 0 || int(i) >= len(cu.files) {
+		return ""
+	}
+	return cu.files[i]
+}
+
+func (cu *cuInfo) lineAt(pc uint64) (string, int) {
+	i := sort.Search(len(cu.rows), func(i int) bool { return cu.rows[i].addr > pc }) - 1
+	if i < 0 || cu.rows[i].line <= 0 {
+		return "", 0
+	}
+	return cu.fileName(cu.rows[i].file), int(cu.rows[i].line)
+}
+
+// chainAt returns the node indexes containing pc, outermost first.
+func (cu *cuInfo) chainAt(pc uint64) []int32 {
+	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > pc }) - 1
+	var top int32 = -1
+	for j := i; j >= 0 && j > i-maxNestedLookback; j-- {
+		if f := cu.funcs[j]; pc >= f.lo && pc < f.hi {
+			top = f.node
+			break
+		}
+	}
+	if top < 0 {
+		return nil
+	}
+	chain := []int32{top}
+	for k := top + 1; k < cu.nodes[top].end; k++ {
+		n := &cu.nodes[k]
+		if !inRanges(n.ranges, pc) {
+			k = n.end - 1 // skip its descendants
+			continue
+		}
+		chain = append(chain, k)
+	}
+	return chain
+}
+
+func inRanges(rs [][2]uint64, pc uint64) bool {
+	for _, r := range rs {
+		if pc >= r[0] && pc < r[1] {
+			return true
+		}
+	}
+	return false
+}

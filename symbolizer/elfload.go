@@ -1,0 +1,192 @@
+package symbolizer
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"io"
+)
+
+// Bounds on what is read from an ELF file. Files come from other people's
+// machines (containers, deleted binaries), so no size in them is trusted.
+const (
+	maxSectionSize   = 1 << 30 // any one section read into memory
+	maxNoteSize      = 64 << 10
+	maxLoadSegments  = 64
+	maxSymbols       = 8 << 20
+	maxELFSections   = 1 << 16
+	maxBuildIDLength = 64
+)
+
+// elfImage is an ELF file's headers: what is needed to turn a file offset
+// into a virtual address, and the build ID. Parsing symbols is left for later.
+type elfImage struct {
+	f       *elf.File
+	size    int64
+	loads   []elf.ProgHeader
+	buildID string
+}
+
+// openELF parses the headers of an ELF file from ra. A panic in the parser on
+// malformed input becomes an error.
+func openELF(ra io.ReaderAt, size int64) (img *elfImage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, errPanic(r)
+		}
+	}()
+	f, err := elf.NewFile(ra)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if len(f.Sections) > maxELFSections {
+		return nil, fmt.Errorf("%w: %d sections: %w", ErrMalformed, len(f.Sections), ErrTooLarge)
+	}
+	img = &elfImage{f: f, size: size}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		if len(img.loads) >= maxLoadSegments {
+			return nil, fmt.Errorf("%w: over %d PT_LOAD segments", ErrMalformed, maxLoadSegments)
+		}
+		img.loads = append(img.loads, p.ProgHeader)
+	}
+	img.buildID = readBuildID(f, size)
+	return img, nil
+}
+
+// toVaddr converts a file offset inside an executable segment to the ELF
+// virtual address it is linked at. This one rule covers PIE, shared
+// libraries and fixed-address executables alike.
+func (img *elfImage) toVaddr(off uint64) (uint64, bool) {
+	for i := range img.loads {
+		p := &img.loads[i]
+		if off >= p.Off && off-p.Off < p.Filesz {
+			return off - p.Off + p.Vaddr, true
+		}
+	}
+	return 0, false
+}
+
+// section returns the named section when its size is within bounds and, for
+// sections stored in the file, its bytes lie inside the file.
+func (img *elfImage) section(name string, limit uint64) *elf.Section {
+	s := img.f.Section(name)
+	if s == nil || s.Type == elf.SHT_NOBITS || s.Size > limit {
+		return nil
+	}
+	if s.Offset > uint64(img.size) || s.FileSize > uint64(img.size)-s.Offset {
+		return nil
+	}
+	return s
+}
+
+// sectionData reads a bounded section, nil when absent or out of bounds.
+func (img *elfImage) sectionData(name string, limit uint64) []byte {
+	s := img.section(name, limit)
+	if s == nil {
+		return nil
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// readBuildID returns the hex GNU build ID from a note section or a PT_NOTE
+// segment, "" when there is none.
+func readBuildID(f *elf.File, size int64) string {
+	for _, s := range f.Sections {
+		if s.Type != elf.SHT_NOTE || s.Size > maxNoteSize || s.Offset+s.Size > uint64(size) {
+			continue
+		}
+		b, err := s.Data()
+		if err == nil {
+			if id := findBuildIDNote(b, f.ByteOrder); id != "" {
+				return id
+			}
+		}
+	}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE || p.Filesz > maxNoteSize || p.Off+p.Filesz > uint64(size) {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err == nil {
+			if id := findBuildIDNote(b, f.ByteOrder); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// findBuildIDNote walks ELF notes (namesz, descsz, type, name, desc, each
+// padded to 4 bytes) looking for NT_GNU_BUILD_ID owned by "GNU".
+func findBuildIDNote(b []byte, bo interface{ Uint32([]byte) uint32 }) string {
+	for len(b) >= 12 {
+		namesz, descsz, typ := uint64(bo.Uint32(b)), uint64(bo.Uint32(b[4:])), bo.Uint32(b[8:])
+		b = b[12:]
+		nameEnd := align4(namesz)
+		if nameEnd > uint64(len(b)) || descsz > uint64(len(b))-nameEnd {
+			return ""
+		}
+		name, desc := b[:namesz], b[nameEnd:nameEnd+descsz]
+		if typ == ntGNUBuildID && bytes.Equal(name, []byte("GNU\x00")) &&
+			descsz > 0 && descsz <= maxBuildIDLength {
+			return hex.EncodeToString(desc)
+		}
+		next := nameEnd + align4(descsz)
+		if next > uint64(len(b)) {
+			return ""
+		}
+		b = b[next:]
+	}
+	return ""
+}
+
+// ntGNUBuildID is the note type of a GNU build ID.
+const ntGNUBuildID = 3
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+// elfSymbols returns the function symbols of .symtab and .dynsym.
+func (img *elfImage) elfSymbols() (out []symbol, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, errPanic(r)
+		}
+	}()
+	for _, name := range []string{".symtab", ".dynsym"} {
+		s := img.section(name, maxSectionSize)
+		if s == nil || s.Entsize == 0 || s.Size/s.Entsize > maxSymbols {
+			continue
+		}
+		var syms []elf.Symbol
+		if name == ".symtab" {
+			syms, err = img.f.Symbols()
+		} else {
+			syms, err = img.f.DynamicSymbols()
+		}
+		if err != nil {
+			continue
+		}
+		out = appendFuncSymbols(out, syms)
+	}
+	return out, nil
+}
+
+func appendFuncSymbols(out []symbol, syms []elf.Symbol) []symbol {
+	for _, s := range syms {
+		t := elf.ST_TYPE(s.Info)
+		if (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) || s.Value == 0 ||
+			s.Section == elf.SHN_UNDEF || s.Name == "" {
+			continue
+		}
+		out = append(out, symbol{addr: s.Value, size: s.Size, name: s.Name})
+	}
+	return out
+}

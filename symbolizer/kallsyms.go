@@ -1,0 +1,163 @@
+package symbolizer
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Bounds on kallsyms input: a distribution kernel with modules has about
+// 200,000 text symbols.
+const (
+	maxKallsymsEntries  = 4 << 20
+	maxKallsymsLineSize = 4096
+	// maxKernelSymbolSpan bounds how far past the last symbol of the kernel
+	// or a module an address is still attributed to it.
+	maxKernelSymbolSpan = 1 << 20
+)
+
+// KernelModule is "[kernel.kallsyms]" for the core kernel or "[name]" for a
+// module, with the address range its text symbols span.
+type KernelModule struct {
+	Mapping Mapping
+}
+
+// Kallsyms is a parsed /proc/kallsyms restricted to text symbols.
+type Kallsyms struct {
+	addrs   []uint64 // sorted
+	names   []string
+	modules []int32 // index into mods per symbol
+	mods    []*Mapping
+	frames  [][]Frame
+}
+
+// Len returns the number of text symbols.
+func (k *Kallsyms) Len() int { return len(k.addrs) }
+
+// Modules returns the kernel image and module mappings, each spanning its symbols.
+func (k *Kallsyms) Modules() []*Mapping { return k.mods }
+
+type ksym struct {
+	addr uint64
+	name string
+	mod  int32
+}
+
+// ParseKallsyms parses /proc/kallsyms text ("addr type name [module]").
+// It keeps text symbols only and fails with ErrKallsymsRestricted when all
+// addresses are zero, as they are when kernel.kptr_restrict hides them.
+func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxKallsymsLineSize)
+	modIdx := map[string]int32{}
+	var mods []*Mapping
+	var syms []ksym
+	lines, zero := 0, 0
+	for sc.Scan() {
+		lines++
+		if lines > maxKallsymsEntries {
+			return nil, fmt.Errorf("parsing kallsyms: %w: over %d lines", ErrTooLarge, maxKallsymsEntries)
+		}
+		addr, name, mod, ok := parseKallsymsLine(sc.Text())
+		if !ok {
+			continue
+		}
+		if addr == 0 {
+			zero++
+			continue
+		}
+		idx, seen := modIdx[mod]
+		if !seen {
+			idx = int32(len(mods))
+			modIdx[mod] = idx
+			mods = append(mods, &Mapping{Path: mod, Kernel: true, Start: addr, Limit: addr})
+		}
+		syms = append(syms, ksym{addr: addr, name: name, mod: idx})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading kallsyms: %w", err)
+	}
+	if len(syms) == 0 && zero > 0 {
+		return nil, ErrKallsymsRestricted
+	}
+	if len(syms) == 0 {
+		return nil, fmt.Errorf("parsing kallsyms: %w: no text symbols in %d lines", ErrMalformed, lines)
+	}
+	return buildKallsyms(syms, mods), nil
+}
+
+// parseKallsymsLine returns the address, name and module ("[kernel.kallsyms]"
+// for the core kernel) of a text symbol line.
+func parseKallsymsLine(line string) (uint64, string, string, bool) {
+	f := strings.Fields(line)
+	if len(f) < 3 || len(f[1]) != 1 {
+		return 0, "", "", false
+	}
+	switch f[1][0] {
+	case 't', 'T', 'w', 'W':
+	default:
+		return 0, "", "", false
+	}
+	addr, err := strconv.ParseUint(f[0], 16, 64)
+	if err != nil {
+		return 0, "", "", false
+	}
+	mod := "[kernel.kallsyms]"
+	if len(f) >= 4 && strings.HasPrefix(f[3], "[") && strings.HasSuffix(f[3], "]") {
+		mod = f[3]
+	}
+	return addr, f[2], mod, true
+}
+
+func buildKallsyms(syms []ksym, mods []*Mapping) *Kallsyms {
+	sort.SliceStable(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
+	k := &Kallsyms{mods: mods}
+	for i, s := range syms {
+		if i > 0 && syms[i-1].addr == s.addr && syms[i-1].mod == s.mod {
+			continue // aliases: keep the first name at an address
+		}
+		k.addrs = append(k.addrs, s.addr)
+		k.names = append(k.names, s.name)
+		k.modules = append(k.modules, s.mod)
+		m := mods[s.mod]
+		m.Start = min(m.Start, s.addr)
+		m.Limit = max(m.Limit, s.addr+1)
+	}
+	k.frames = make([][]Frame, len(k.addrs))
+	return k
+}
+
+// find returns the index of the symbol covering addr, or -1. A symbol covers
+// addresses up to the next symbol of the same module; the last one of a
+// module a bounded span.
+func (k *Kallsyms) find(addr uint64) int {
+	i := sort.Search(len(k.addrs), func(i int) bool { return k.addrs[i] > addr }) - 1
+	if i < 0 {
+		return -1
+	}
+	if i+1 < len(k.addrs) && k.modules[i+1] == k.modules[i] {
+		return i
+	}
+	if addr-k.addrs[i] < maxKernelSymbolSpan {
+		return i
+	}
+	return -1
+}
+
+// Lookup names one kernel address. The Mapping is the module (or the
+// kernel image) whose symbol covers it, nil when none does.
+func (k *Kallsyms) Lookup(addr uint64) Location {
+	i := k.find(addr)
+	if i < 0 {
+		return Location{Address: addr}
+	}
+	f := k.frames[i]
+	if f == nil {
+		f = []Frame{{Function: k.names[i]}}
+		k.frames[i] = f
+	}
+	return Location{Address: addr, Mapping: k.mods[k.modules[i]], Frames: f}
+}

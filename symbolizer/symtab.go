@@ -1,0 +1,105 @@
+package symbolizer
+
+import (
+	"sort"
+)
+
+// symbol is one named address range. size 0 means "up to the next symbol".
+type symbol struct {
+	addr uint64
+	size uint64
+	name string
+}
+
+// symtab is a sorted symbol table answering "which symbol covers addr" with
+// one binary search.
+type symtab struct {
+	syms []symbol
+	// frames holds, per symbol, the one-frame answer built on first use so
+	// warm lookups do not allocate.
+	frames [][]Frame
+}
+
+// maxNestedLookback bounds how many preceding symbols are checked for one
+// that encloses an address (a large function containing smaller labels).
+const maxNestedLookback = 4
+
+// newSymtab sorts syms, drops duplicates at one address (keeping the one with
+// a size and a name), and returns the table.
+func newSymtab(syms []symbol) *symtab {
+	sort.Slice(syms, func(i, j int) bool {
+		if syms[i].addr != syms[j].addr {
+			return syms[i].addr < syms[j].addr
+		}
+		return syms[i].size > syms[j].size
+	})
+	out := syms[:0]
+	for _, s := range syms {
+		if n := len(out); n > 0 && out[n-1].addr == s.addr {
+			continue
+		}
+		out = append(out, s)
+	}
+	return &symtab{syms: out, frames: make([][]Frame, len(out))}
+}
+
+// find returns the index of the symbol covering addr, or -1.
+func (t *symtab) find(addr uint64) int {
+	i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].addr > addr }) - 1
+	if i < 0 {
+		return -1
+	}
+	if covers(&t.syms[i], addr, t.next(i)) {
+		return i
+	}
+	for j := i - 1; j >= 0 && j >= i-maxNestedLookback; j-- {
+		if s := &t.syms[j]; s.size > 0 && addr < s.addr+s.size {
+			return j
+		}
+	}
+	return -1
+}
+
+// next returns the address of the symbol after i, or 0 when i is last.
+func (t *symtab) next(i int) uint64 {
+	if i+1 < len(t.syms) {
+		return t.syms[i+1].addr
+	}
+	return 0
+}
+
+// covers reports whether s contains addr. Sized symbols cover exactly their
+// size; unsized ones (assembly) cover up to the next symbol, and the last one
+// a bounded stretch so addresses far past the end stay unnamed.
+func covers(s *symbol, addr, next uint64) bool {
+	if s.size > 0 {
+		return addr-s.addr < s.size
+	}
+	if next != 0 {
+		return addr < next
+	}
+	return addr-s.addr < 4096
+}
+
+// lookup returns the cached one-frame answer for addr, or nil. demangled
+// names are computed once per symbol.
+func (t *symtab) lookup(addr uint64) []Frame {
+	i := t.find(addr)
+	if i < 0 {
+		return nil
+	}
+	if f := t.frames[i]; f != nil {
+		return f
+	}
+	f := []Frame{{Function: demangle(t.syms[i].name)}}
+	t.frames[i] = f
+	return f
+}
+
+// name returns the raw (mangled) name of the symbol covering addr.
+func (t *symtab) name(addr uint64) string {
+	if i := t.find(addr); i >= 0 {
+		return t.syms[i].name
+	}
+	return ""
+}

@@ -1,0 +1,95 @@
+package symbolizer
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// User names addresses of pid using what Prepare captured, preparing the
+// process first if it was never seen. An address outside the known
+// mappings makes it re-read the maps of a live process (at most once a
+// second). It never fails per address: unnamed ones keep their mapping.
+func (s *Symbolizer) User(pid int, addrs []uint64) []Location {
+	out := make([]Location, len(addrs))
+	p := s.lookupProcess(pid)
+	if p == nil {
+		p, _ = s.prepare(pid)
+	}
+	for i, a := range addrs {
+		out[i] = s.userOne(&p, pid, a)
+		if out[i].Named() {
+			s.st.hits.Add(1)
+		} else {
+			s.st.misses.Add(1)
+		}
+	}
+	return out
+}
+
+// userOne names one address, refreshing *pp when the address is outside
+// the mappings known so far.
+func (s *Symbolizer) userOne(pp **process, pid int, addr uint64) Location {
+	p := *pp
+	var pm *procMapping
+	if p != nil {
+		pm = p.find(addr)
+	}
+	if pm == nil && (p == nil || p.mayRefresh(time.Now())) {
+		if np, err := s.prepare(pid); err == nil {
+			*pp, p = np, np
+			pm = p.find(addr)
+		}
+	}
+	loc := Location{Address: addr}
+	if pm != nil {
+		loc.Mapping = pm.m
+		loc.Frames = s.mappedFrames(pm, addr)
+	}
+	if len(loc.Frames) == 0 && p != nil && (pm == nil || pm.obj == nil) {
+		loc.Frames = s.perfMapFrames(p, addr)
+	}
+	return loc
+}
+
+// mappedFrames converts addr to the file's virtual address through the
+// mapping's file offset and the PT_LOAD segment holding it, then looks it up.
+func (s *Symbolizer) mappedFrames(pm *procMapping, addr uint64) []Frame {
+	if pm.obj == nil {
+		return nil
+	}
+	vaddr, ok := pm.obj.img.toVaddr(pm.m.FileOffset(addr))
+	if !ok {
+		return nil
+	}
+	return pm.obj.lookup(vaddr, s.opts.DebugDirs, &s.st)
+}
+
+// perfMapFrames names JIT code from /tmp/perf-<pid>.map, re-reading the file
+// when it has grown or changed since it was last parsed.
+func (s *Symbolizer) perfMapFrames(p *process, addr uint64) []Frame {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	path := fmt.Sprintf("%s/perf-%d.map", s.opts.PerfMapDir, p.pid)
+	if st, err := os.Stat(path); err == nil && (st.Size() != p.perfSize || !st.ModTime().Equal(p.perfMod)) {
+		p.perfSize, p.perfMod = st.Size(), st.ModTime()
+		p.perf = loadPerfMap(path)
+	}
+	if p.perf == nil {
+		return nil
+	}
+	return p.perf.lookup(addr)
+}
+
+func loadPerfMap(path string) *symtab {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	syms, _ := ParsePerfMap(f) // keep the entries that parsed
+	if len(syms) == 0 {
+		return nil
+	}
+	return symtabFromSymbols(syms)
+}
