@@ -1,8 +1,239 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/profiler"
+	"github.com/vigil-ebpf/vigil/symbolizer"
 )
 
-func runProfile(_ []string, _, _ io.Writer) error { return errors.New("profile: not built yet") }
+type profileFlags struct {
+	duration    time.Duration
+	frequency   int
+	pids        pidList
+	output      string
+	format      string
+	top         int
+	includeIdle bool
+	interval    time.Duration
+}
+
+// pidList is a repeatable --pid flag.
+type pidList []uint32
+
+func (p *pidList) String() string {
+	s := make([]string, len(*p))
+	for i, v := range *p {
+		s[i] = strconv.FormatUint(uint64(v), 10)
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *pidList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(part), 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q is not a process id", part)
+		}
+		*p = append(*p, uint32(n))
+	}
+	return nil
+}
+
+func parseProfileFlags(args []string, stderr io.Writer) (*profileFlags, error) {
+	f := &profileFlags{}
+	fs := newFlagSet("profile", stderr)
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to sample (also -d)")
+	fs.DurationVar(&f.duration, "d", 10*time.Second, "short for --duration")
+	fs.IntVar(&f.frequency, "frequency", 99, "samples per second on each CPU (1-1000; also -F)")
+	fs.IntVar(&f.frequency, "F", 99, "short for --frequency")
+	fs.Var(&f.pids, "pid", "sample only this process and its threads (repeatable, or comma-separated; also -p)")
+	fs.Var(&f.pids, "p", "short for --pid")
+	fs.StringVar(&f.output, "output", "cpu.pb.gz", "file to write (also -o); '-' writes to standard output")
+	fs.StringVar(&f.output, "o", "cpu.pb.gz", "short for --output")
+	fs.StringVar(&f.format, "format", "pprof", "output format: pprof (gzipped protobuf) or folded (collapsed stacks)")
+	fs.IntVar(&f.top, "top", 10, "print this many top functions at the end (0: none)")
+	fs.BoolVar(&f.includeIdle, "include-idle", false, "also sample the idle task")
+	fs.DurationVar(&f.interval, "drain-interval", 500*time.Millisecond, "how often samples are read out of the kernel")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return f, f.validate()
+}
+
+func (f *profileFlags) validate() error {
+	switch {
+	case f.duration <= 0:
+		return usagef("--duration %v: must be positive", f.duration)
+	case f.frequency < 1 || f.frequency > 1000:
+		return usagef("--frequency %d: must be between 1 and 1000 Hz", f.frequency)
+	case f.format != "pprof" && f.format != "folded":
+		return usagef("--format %q: must be pprof or folded", f.format)
+	case f.top < 0:
+		return usagef("--top %d: must not be negative", f.top)
+	case f.interval < 10*time.Millisecond || f.interval > time.Minute:
+		return usagef("--drain-interval %v: must be between 10ms and 1m", f.interval)
+	case f.output == "":
+		return usagef("--output: must name a file or '-'")
+	}
+	return nil
+}
+
+func runProfile(args []string, stdout, stderr io.Writer) error {
+	f, err := parseProfileFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	out, err := createOutput(f.output, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.abort()
+
+	p, err := profileOnce(f, stderr)
+	if err != nil {
+		return err
+	}
+	if err := writeProfile(out, p, f.format); err != nil {
+		return err
+	}
+	if err := out.commit(); err != nil {
+		return err
+	}
+	report := stderr
+	if f.output != "-" {
+		report = stdout
+	}
+	if f.top > 0 {
+		fmt.Fprintln(report)
+		if err := profiler.WriteTop(report, p, f.top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profileOnce samples for the requested duration (or until interrupted).
+func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
+	sampler, err := cpuprofile.Open(cpuprofile.Options{
+		Frequency: f.frequency, PIDs: f.pids, IncludeIdle: f.includeIdle, DrainInterval: f.interval,
+	})
+	if err != nil {
+		return nil, explainOpenError(err)
+	}
+	defer sampler.Close()
+	sym := symbolizer.New(symbolizer.Options{})
+	defer sym.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := newProgress(stderr, f.duration)
+	s := &profiler.Session{
+		Sampler: sampler, Symbols: sym, Frequency: f.frequency, Interval: f.interval,
+		Progress: progress.update,
+	}
+	p, err := s.Run(ctx, f.duration)
+	progress.done()
+	if p == nil {
+		return nil, fmt.Errorf("profiling: %w", err)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: warning: %v\n", err)
+	}
+	printSummary(stderr, s.Stats(), sampler.CPUs(), f)
+	return p, nil
+}
+
+func writeProfile(w io.Writer, p *profile.Profile, format string) error {
+	if format == "folded" {
+		return profiler.WriteFolded(w, p)
+	}
+	return p.Write(w)
+}
+
+func printSummary(w io.Writer, st profiler.Stats, cpus int, f *profileFlags) {
+	fmt.Fprintf(w, "vigil: %d samples from %d processes on %d CPUs at %d Hz", st.Samples, st.Processes, cpus, f.frequency)
+	if st.Frames > 0 {
+		fmt.Fprintf(w, "; %d frames, %d without a function name", st.Frames, st.UnnamedFrame)
+	}
+	fmt.Fprintln(w)
+	if len(st.Lost) == 0 {
+		fmt.Fprintln(w, "vigil: lost samples: none")
+	} else {
+		reasons := make([]string, 0, len(st.Lost))
+		for r, n := range st.Lost {
+			reasons = append(reasons, fmt.Sprintf("%s=%d", r, n))
+		}
+		sort.Strings(reasons)
+		fmt.Fprintf(w, "vigil: lost samples: %s\n", strings.Join(reasons, " "))
+	}
+	if f.output != "-" {
+		hint := "go tool pprof -top " + f.output
+		if f.format == "folded" {
+			hint = "flamegraph.pl " + f.output + " > cpu.svg"
+		}
+		fmt.Fprintf(w, "vigil: wrote %s (open it with: %s)\n", f.output, hint)
+	}
+}
+
+// output writes to a temporary file beside the target and renames it into
+// place only when everything was written, so a failed or interrupted run
+// never leaves a half-written profile.
+type output struct {
+	io.Writer
+	tmp  *os.File
+	path string
+}
+
+func createOutput(path string, stdout io.Writer) (*output, error) {
+	if path == "-" {
+		return &output{Writer: stdout}, nil
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, usagef("--output %s: cannot write there: %v", path, errors.Unwrap(err))
+	}
+	return &output{Writer: tmp, tmp: tmp, path: path}, nil
+}
+
+func (o *output) commit() error {
+	if o.tmp == nil {
+		return nil
+	}
+	if err := o.tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	if err := os.Chmod(o.tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	if err := os.Rename(o.tmp.Name(), o.path); err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	o.tmp = nil
+	return nil
+}
+
+func (o *output) abort() {
+	if o.tmp != nil {
+		o.tmp.Close()
+		os.Remove(o.tmp.Name())
+	}
+}

@@ -1,0 +1,230 @@
+// Package profiler turns sampled stacks into pprof profiles: it symbolizes
+// each drained batch while the processes still exist and accumulates one
+// profile.Profile with a mapping per mapped file, locations keyed by
+// (mapping, address), and pid/tid/comm labels on every sample.
+package profiler
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/symbolizer"
+)
+
+// Symbolizer names addresses; *symbolizer.Symbolizer satisfies it.
+type Symbolizer interface {
+	User(pid int, addrs []uint64) []symbolizer.Location
+	Kernel(addrs []uint64) []symbolizer.Location
+}
+
+// Builder accumulates samples into one profile.
+type Builder struct {
+	sym    Symbolizer
+	period int64 // nanoseconds of CPU time one sample stands for
+	start  time.Time
+
+	prof     *profile.Profile
+	mappings map[mappingKey]*profile.Mapping
+	funcs    map[funcKey]*profile.Function
+	locs     map[locKey]*profile.Location
+	samples  map[sampleKey]*profile.Sample
+	// userLocs remembers, per process, what an address resolved to, so an
+	// address seen again in a later batch is not symbolized twice.
+	userLocs   map[pidAddr]*profile.Location
+	kernelLocs map[uint64]*profile.Location
+	unnamed    map[*profile.Mapping]bool // mappings with at least one unnamed location
+
+	stats Stats
+}
+
+// Stats summarises what went into the profile.
+type Stats struct {
+	Samples      uint64            // samples recorded, lost ones excluded
+	Lost         map[string]uint64 // by reason
+	Processes    int
+	Frames       uint64 // distinct locations
+	UnnamedFrame uint64 // distinct locations that got no function name
+}
+
+type mappingKey struct {
+	path                 string
+	start, limit, offset uint64
+	kernel               bool
+}
+
+type funcKey struct {
+	name, file string
+}
+
+type locKey struct {
+	mapping *profile.Mapping
+	addr    uint64
+	name    string // only for synthetic and unmapped frames
+}
+
+type pidAddr struct {
+	pid  uint32
+	addr uint64
+}
+
+type sampleKey struct {
+	stack string // location IDs joined
+	pid   uint32
+	tid   uint32
+	comm  string
+}
+
+// NewBuilder starts an empty CPU profile sampled at hz.
+func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
+	period := int64(time.Second) / int64(hz)
+	b := &Builder{
+		sym: sym, period: period, start: start,
+		mappings: map[mappingKey]*profile.Mapping{}, funcs: map[funcKey]*profile.Function{},
+		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
+		userLocs: map[pidAddr]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
+		unnamed: map[*profile.Mapping]bool{},
+		stats:   Stats{Lost: map[string]uint64{}},
+	}
+	b.prof = &profile.Profile{
+		SampleType: []*profile.ValueType{
+			{Type: "samples", Unit: "count"},
+			{Type: "cpu", Unit: "nanoseconds"},
+		},
+		PeriodType:        &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:            period,
+		TimeNanos:         start.UnixNano(),
+		DefaultSampleType: "cpu",
+	}
+	return b
+}
+
+// ForgetProcess drops the cached locations of pid, for when it execs and
+// the same addresses start meaning something else.
+func (b *Builder) ForgetProcess(pid uint32) {
+	for k := range b.userLocs {
+		if k.pid == pid {
+			delete(b.userLocs, k)
+		}
+	}
+}
+
+// Add symbolizes a drained batch and adds it to the profile.
+func (b *Builder) Add(batch *cpuprofile.Batch) {
+	b.resolveUser(batch.Samples)
+	b.resolveKernel(batch.Samples)
+	for i := range batch.Samples {
+		b.addSample(&batch.Samples[i])
+	}
+	for reason, n := range batch.Lost {
+		b.stats.Lost[reason] += n
+		if wholeSampleLost(reason) {
+			b.addLost(reason, n)
+		}
+	}
+}
+
+// wholeSampleLost tells the reasons that drop a sample entirely; the others
+// lose part of a stack, which shows as a synthetic frame in that sample.
+func wholeSampleLost(reason string) bool {
+	return reason == "counts_map_full"
+}
+
+// Stats returns what the profile holds so far.
+func (b *Builder) Stats() Stats {
+	s := b.stats
+	s.Lost = make(map[string]uint64, len(b.stats.Lost))
+	for k, v := range b.stats.Lost {
+		s.Lost[k] = v
+	}
+	pids := map[uint32]bool{}
+	for k := range b.samples {
+		if k.pid != 0 {
+			pids[k.pid] = true
+		}
+	}
+	s.Processes = len(pids)
+	s.Frames = uint64(len(b.locs))
+	return s
+}
+
+// Profile finishes the profile at end and returns it. The builder must not
+// be used afterwards.
+func (b *Builder) Profile(end time.Time) (*profile.Profile, error) {
+	p := b.prof
+	p.DurationNanos = end.Sub(b.start).Nanoseconds()
+	for _, m := range p.Mapping {
+		named := !b.unnamed[m]
+		m.HasFunctions = named && b.mappingHasLocations(m)
+		m.HasFilenames = m.HasFunctions && b.allLines(m, func(l profile.Line) bool { return l.Function.Filename != "" })
+		m.HasLineNumbers = m.HasFunctions && b.allLines(m, func(l profile.Line) bool { return l.Line != 0 })
+		m.HasInlineFrames = m.HasLineNumbers
+	}
+	keys := make([]sampleKey, 0, len(b.samples))
+	for k := range b.samples {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return lessSampleKey(keys[i], keys[j]) })
+	p.Sample = make([]*profile.Sample, 0, len(keys))
+	for _, k := range keys {
+		p.Sample = append(p.Sample, b.samples[k])
+	}
+	if len(b.stats.Lost) > 0 {
+		p.Comments = append(p.Comments, lostComment(b.stats.Lost))
+	}
+	if err := p.CheckValid(); err != nil {
+		return nil, fmt.Errorf("built an invalid profile: %w", err)
+	}
+	return p, nil
+}
+
+func lessSampleKey(a, b sampleKey) bool {
+	if a.pid != b.pid {
+		return a.pid < b.pid
+	}
+	if a.tid != b.tid {
+		return a.tid < b.tid
+	}
+	return a.stack < b.stack
+}
+
+func lostComment(lost map[string]uint64) string {
+	reasons := make([]string, 0, len(lost))
+	for r := range lost {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	s := "vigil lost:"
+	for _, r := range reasons {
+		s += fmt.Sprintf(" %s=%d", r, lost[r])
+	}
+	return s
+}
+
+func (b *Builder) mappingHasLocations(m *profile.Mapping) bool {
+	for _, l := range b.prof.Location {
+		if l.Mapping == m {
+			return true
+		}
+	}
+	return false
+}
+
+// allLines reports whether every line of every location in m satisfies ok:
+// the Has* flags promise a property of all of a mapping's locations.
+func (b *Builder) allLines(m *profile.Mapping, ok func(profile.Line) bool) bool {
+	for _, l := range b.prof.Location {
+		if l.Mapping != m {
+			continue
+		}
+		for _, ln := range l.Line {
+			if !ok(ln) {
+				return false
+			}
+		}
+	}
+	return true
+}

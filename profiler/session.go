@@ -1,0 +1,112 @@
+package profiler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+)
+
+// Sampler is the BPF side: *cpuprofile.Profiler satisfies it.
+type Sampler interface {
+	Drain() (*cpuprofile.Batch, error)
+	WatchProcesses(fn func(cpuprofile.Event)) error
+}
+
+// Preparer captures a process's mappings while it is alive;
+// *symbolizer.Symbolizer satisfies it.
+type Preparer interface {
+	Prepare(pid int) error
+	Forget(pid int)
+}
+
+// Session drives one profile: it prepares every process the sampler
+// announces, drains every interval and symbolizes each batch at once, so
+// processes that live a fraction of a second still get named.
+type Session struct {
+	Sampler Sampler
+	Symbols interface {
+		Symbolizer
+		Preparer
+	}
+	Frequency int
+	Interval  time.Duration                        // how often to drain
+	Progress  func(elapsed time.Duration, s Stats) // optional, called after each drain
+
+	mu      sync.Mutex // guards builder against the watcher goroutine
+	builder *Builder
+	execs   map[uint32]bool
+}
+
+// Run samples until ctx is done (or duration passes) and returns the profile.
+func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Profile, error) {
+	start := time.Now()
+	s.builder = NewBuilder(s.Symbols, s.Frequency, start)
+	s.execs = map[uint32]bool{}
+	go func() {
+		if err := s.Sampler.WatchProcesses(s.onEvent); err != nil {
+			slog.Warn("process announcements stopped", "component", "profiler", "err", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, duration)
+	defer cancel()
+	tick := time.NewTicker(s.Interval)
+	defer tick.Stop()
+	var errs []error
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+		}
+		if err := s.drainOnce(); err != nil {
+			errs = append(errs, err)
+		}
+		if s.Progress != nil {
+			s.Progress(time.Since(start), s.builder.Stats())
+		}
+	}
+	p, err := s.builder.Profile(time.Now())
+	return p, errors.Join(append(errs, err)...)
+}
+
+// Stats is what the profile holds so far.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.builder.Stats()
+}
+
+func (s *Session) onEvent(e cpuprofile.Event) {
+	if err := s.Symbols.Prepare(int(e.PID)); err != nil {
+		slog.Debug("capturing mappings failed", "component", "profiler", "pid", e.PID, "err", err)
+	}
+	if e.Kind == cpuprofile.Exec {
+		s.mu.Lock()
+		s.execs[e.PID] = true
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) drainOnce() error {
+	batch, err := s.Sampler.Drain()
+	if batch == nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Addresses seen before an exec meant the old image: drop them. Samples
+	// of this batch taken before the exec are symbolized against the new
+	// image, a small error confined to the exec itself.
+	for pid := range s.execs {
+		s.builder.ForgetProcess(pid)
+		delete(s.execs, pid)
+	}
+	s.builder.Add(batch)
+	return err
+}
