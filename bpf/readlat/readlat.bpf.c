@@ -1,0 +1,151 @@
+//go:build ignore
+
+// Read latency: time from entering a read to returning from it, per task,
+// aggregated into one OTel exponential histogram (see hist.bpf.h).
+//
+// Three ways to see a read, tried in this order by Go:
+//   fentry/fexit vfs_read      cheapest, needs BTF trampolines
+//   kprobe/kretprobe vfs_read  needs CONFIG_KPROBES
+//   tp_btf sys_enter/sys_exit  raw syscall hooks filtered to the read calls
+//   tracepoint syscalls:sys_{enter,exit}_{read,pread64,readv,preadv}
+// The start time lives in per-task storage rather than a hash keyed by
+// thread id: the storage hangs off task_struct, so there is no hash walk and
+// nothing to clean up when a thread dies mid-read. All programs return 0:
+// a tracepoint program returning 1 would also make the kernel emit a perf
+// event for it.
+
+#include "hist.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} read_start SEC(".maps");
+
+/* One series: the hook attribute is the same for every value of a strategy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hist_value);
+} read_hist SEC(".maps");
+
+/* Only this process (tgid) when non-zero; set from Go before load. */
+const volatile __u32 target_tgid = 0;
+
+/* The read syscalls of this architecture (read, pread64, readv, preadv),
+ * for the raw sys_enter hook; set from Go before load. */
+const volatile long read_nr[4] = {-1, -1, -1, -1};
+
+static __always_inline bool wanted(void)
+{
+	if (target_tgid && (bpf_get_current_pid_tgid() >> 32) != target_tgid)
+		return false;
+	return true;
+}
+
+static __always_inline void read_begin(void)
+{
+	__u64 *ts;
+
+	if (!wanted())
+		return;
+	ts = bpf_task_storage_get(&read_start, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ts)
+		*ts = bpf_ktime_get_ns();
+}
+
+/* read_end returns the duration of the read that is ending, or -1 when its
+ * start was not seen (attached mid-read, or filtered out). */
+static __always_inline __s64 read_end(void)
+{
+	__u64 *ts, start;
+
+	ts = bpf_task_storage_get(&read_start, bpf_get_current_task_btf(), 0, 0);
+	if (!ts || *ts == 0)
+		return -1;
+	start = *ts;
+	*ts = 0;
+	return bpf_ktime_get_ns() - start;
+}
+
+static __always_inline void record(__s64 ns, bool sync)
+{
+	struct hist_value *h;
+	__u32 key = 0;
+
+	if (ns < 0)
+		return;
+	h = bpf_map_lookup_elem(&read_hist, &key);
+	if (!h)
+		return;
+	if (sync)
+		hist_add_sync(h, ns);
+	else
+		hist_add(h, ns);
+}
+
+SEC("fentry/vfs_read")
+int BPF_PROG(read_fentry)
+{
+	read_begin();
+	return 0;
+}
+
+/* fexit programs may be preempted by another run on the same CPU. */
+SEC("fexit/vfs_read")
+int BPF_PROG(read_fexit)
+{
+	record(read_end(), true);
+	return 0;
+}
+
+SEC("kprobe/vfs_read")
+int read_kprobe(void *ctx)
+{
+	read_begin();
+	return 0;
+}
+
+SEC("kretprobe/vfs_read")
+int read_kretprobe(void *ctx)
+{
+	record(read_end(), false);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(read_sys_enter, void *regs, long id)
+{
+	if (id == read_nr[0] || id == read_nr[1] || id == read_nr[2] || id == read_nr[3])
+		read_begin();
+	return 0;
+}
+
+/* Every syscall exits through here; only tasks whose read started above
+ * have a timestamp set. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(read_sys_exit)
+{
+	record(read_end(), false);
+	return 0;
+}
+
+/* Attached to each of sys_enter_{read,pread64,readv,preadv}. */
+SEC("tracepoint/syscalls/sys_enter_read")
+int read_tp_enter(void *ctx)
+{
+	read_begin();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int read_tp_exit(void *ctx)
+{
+	record(read_end(), false);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

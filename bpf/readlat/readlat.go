@@ -1,0 +1,127 @@
+// Package readlat measures how long read system calls take, in the kernel,
+// as the OpenTelemetry histogram vigil.read.duration.
+//
+// The hook is attached with the first strategy that works on the running
+// kernel: fentry/fexit on vfs_read, kprobe/kretprobe on vfs_read, tp_btf on
+// the raw sys_enter/sys_exit hooks filtered to the read syscalls, or the
+// classic syscalls tracepoints of read, pread64, readv and preadv. vfs_read
+// sees the reads of read(2) and pread64(2) and also reads the kernel makes
+// for itself; the syscall strategies see the four syscalls from entry to
+// exit. The metric's vigil.hook attribute says which of the two was measured.
+package readlat
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/hist"
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
+)
+
+// Metric and attribute names of the reading.
+const (
+	MetricName = "vigil.read.duration"
+	HookAttr   = "vigil.hook"
+	hookName   = "read"
+)
+
+// Options configure Open.
+type Options struct {
+	Scale int32           // histogram scale; 0 means hist.DefaultScale
+	Skip  map[string]bool // strategy names not to try
+	// PID limits the measurement to one process (its tgid) when non-zero.
+	PID uint32
+}
+
+// Program is the attached read-latency hook.
+type Program struct {
+	coll   *ebpf.Collection
+	links  []link.Link
+	hist   *ebpf.Map
+	layout *hist.Layout
+	hook   string // vigil.hook attribute: "vfs_read" or "syscall"
+	report attach.Report
+	start  time.Time
+}
+
+// Open loads the program and attaches it with the first strategy that works.
+// When none does, the error wraps attach.ErrNoStrategy and names each
+// strategy's reason.
+func Open(opts Options) (*Program, error) {
+	layout, err := histmap.DefaultLayout(opts.Scale)
+	if err != nil {
+		return nil, fmt.Errorf("read latency: %w", err)
+	}
+	p := &Program{layout: layout}
+	tries := make([]attach.Strategy, 0, len(strategies))
+	for _, s := range strategies {
+		tries = append(tries, attach.Strategy{Name: s.name, Try: func() error { return p.try(s, opts) }})
+	}
+	p.report, err = attach.First(hookName, tries, opts.Skip)
+	if err != nil {
+		return nil, fmt.Errorf("attaching read latency: %w", err)
+	}
+	p.start = time.Now()
+	return p, nil
+}
+
+// try loads the programs of one strategy and attaches them, closing
+// everything it opened when a step fails.
+func (p *Program) try(s strategy, opts Options) error {
+	coll, err := load(s.progs, p.layout, opts.PID)
+	if err != nil {
+		return err
+	}
+	links, err := s.attach(coll.Programs)
+	if err != nil {
+		coll.Close()
+		return err
+	}
+	p.coll, p.links, p.hook = coll, links, s.hook
+	p.hist = coll.Maps["read_hist"]
+	return nil
+}
+
+// Report says which strategy is in use and why the better ones failed.
+func (p *Program) Report() attach.Report { return p.report }
+
+// StartTime is when the hook was attached: the start of the cumulative
+// histogram.
+func (p *Program) StartTime() time.Time { return p.start }
+
+// Stats returns the kernel's run count and run time of the attached programs.
+func (p *Program) Stats() []attach.RunStat {
+	return attach.Stats(hookName, p.coll.Programs)
+}
+
+// Read returns vigil.read.duration, cumulative since attach.
+func (p *Program) Read() ([]hist.Reading, error) {
+	h, err := histmap.Lookup(p.hist, p.layout, uint32(0))
+	if err != nil {
+		return nil, fmt.Errorf("reading read latency: %w", err)
+	}
+	return []hist.Reading{{
+		Name:        MetricName,
+		Description: "Time read system calls take, from entry to return.",
+		Unit:        "s",
+		Histograms:  []hist.Series{{Attrs: map[string]string{HookAttr: p.hook}, Hist: h}},
+	}}, nil
+}
+
+// Close detaches the hook and frees its maps.
+func (p *Program) Close() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	if p.coll != nil {
+		p.coll.Close()
+		p.coll = nil
+	}
+	return errors.Join(errs...)
+}
