@@ -49,32 +49,85 @@ func (img *elfImage) goTable() (t *gosym.Table, err error) {
 	return t, nil
 }
 
-// scanPclntab looks for a Go 1.18+ pclntab header in non-executable loaded
-// segments and returns the data from there on and the text start the
-// header records.
+// scanPclntab looks for a pclntab header in the read-only loaded segments
+// and returns the data from there on and the text start: recorded in the
+// header by older toolchains, found through the runtime's moduledata
+// (which points at the header) by newer ones.
 func (img *elfImage) scanPclntab() ([]byte, uint64) {
 	if img.f.Machine != elf.EM_X86_64 && img.f.Machine != elf.EM_AARCH64 {
 		return nil, 0
 	}
 	for _, p := range img.f.Progs {
-		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X != 0 || p.Filesz > maxPclntabSize ||
-			p.Off > uint64(img.size) || p.Filesz > uint64(img.size)-p.Off {
+		if p.Type != elf.PT_LOAD || p.Flags&(elf.PF_X|elf.PF_W) != 0 {
 			continue
 		}
-		seg := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(seg, 0); err != nil {
+		seg := img.readSegment(p)
+		at := findPclntab(seg)
+		if at < 0 {
 			continue
 		}
-		if data, text := findPclntab(seg); data != nil {
-			return data, text
+		text := binary.LittleEndian.Uint64(seg[at+24:])
+		if text == 0 {
+			text = img.moduledataText(p.Vaddr + uint64(at))
 		}
+		return seg[at:], text
 	}
 	return nil, 0
 }
 
-// findPclntab returns the first plausible pclntab in seg: magic, then
-// minLC in {1,2,4} and pointer size 8, then for Go 1.18+ the text start.
-func findPclntab(seg []byte) ([]byte, uint64) {
+// readSegment reads a loaded segment's file bytes, nil when out of bounds.
+func (img *elfImage) readSegment(p *elf.Prog) []byte {
+	if p.Filesz > maxPclntabSize || p.Off > uint64(img.size) || p.Filesz > uint64(img.size)-p.Off {
+		return nil
+	}
+	seg := make([]byte, p.Filesz)
+	if _, err := p.ReadAt(seg, 0); err != nil {
+		return nil
+	}
+	return seg
+}
+
+// Offsets in the runtime's moduledata (Go 1.18+, 64-bit): the pcHeader
+// pointer comes first; after six slices and findfunctab come minpc, maxpc
+// and text.
+const (
+	moduledataMinPC = 8 + 6*24 + 8
+	moduledataText  = moduledataMinPC + 16
+)
+
+// moduledataText finds the moduledata whose first word points at the
+// pclntab header and returns its text start, 0 when not found (as in PIE
+// binaries, whose pointers are only filled in by relocation).
+func (img *elfImage) moduledataText(hdr uint64) uint64 {
+	var want [8]byte
+	binary.LittleEndian.PutUint64(want[:], hdr)
+	for _, p := range img.f.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 {
+			continue
+		}
+		seg := img.readSegment(p)
+		for off := 0; off < len(seg); off++ {
+			i := bytes.Index(seg[off:], want[:])
+			if i < 0 {
+				break
+			}
+			off += i
+			if off%8 != 0 || off+moduledataText+8 > len(seg) {
+				continue
+			}
+			minpc := binary.LittleEndian.Uint64(seg[off+moduledataMinPC:])
+			text := binary.LittleEndian.Uint64(seg[off+moduledataText:])
+			if text != 0 && text == minpc {
+				return text
+			}
+		}
+	}
+	return 0
+}
+
+// findPclntab returns the offset of the first plausible Go 1.18+ pclntab
+// header in seg (magic, minLC in {1,2,4}, pointer size 8), or -1.
+func findPclntab(seg []byte) int {
 	for _, magic := range pclntabMagics[:2] {
 		for off := 0; off+40 <= len(seg); {
 			i := bytes.Index(seg[off:], magic)
@@ -83,13 +136,13 @@ func findPclntab(seg []byte) ([]byte, uint64) {
 			}
 			at := off + i
 			h := seg[at:]
-			if len(h) >= 32 && (h[6] == 1 || h[6] == 2 || h[6] == 4) && h[7] == 8 {
-				return h, binary.LittleEndian.Uint64(h[24:])
+			if len(h) >= 40 && (h[6] == 1 || h[6] == 2 || h[6] == 4) && h[7] == 8 {
+				return at
 			}
 			off = at + 4
 		}
 	}
-	return nil, 0
+	return -1
 }
 
 // goFrames names pc from the Go table: one frame, as the table records the

@@ -146,3 +146,6 @@ func wantFrame(t testing.TB, what string, f Frame, fn, file string, line int) {
 		t.Errorf("%s: line %d, want %d", what, f.Line, line)
 	}
 }
+
+func itoa(n int) string   { return strconv.Itoa(n) }
+func hexStr(n uint64) string { return "0x" + strconv.FormatUint(n, 16) }

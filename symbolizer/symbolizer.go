@@ -62,7 +62,7 @@ type Symbolizer struct {
 // counters are the Stats, updated atomically.
 type counters struct {
 	hits, misses, filesOpened, filesParsed, parseErrors, openErrors atomic.Uint64
-	fileEvictions, procEvictions, mapsReads                          atomic.Uint64
+	fileEvictions, procEvictions, mapsReads                         atomic.Uint64
 }
 
 func (c *counters) parsed(err error) {

@@ -1,0 +1,50 @@
+package symbolizer
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// buildGo builds testdata/src/goprog.go stripped (-s -w).
+func buildGo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "goprog")
+	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, srcPath(t, "goprog.go"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestStrippedGoBinary(t *testing.T) {
+	bin := buildGo(t)
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	img, err := openELF(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.f.Section(".symtab") != nil || img.hasDWARF() {
+		t.Fatal("binary still has .symtab or DWARF: -s -w did not strip it")
+	}
+	f.Close()
+
+	p := start(t, bin)
+	s := newTest(t, Options{})
+	fr := only(t, s.User(p.pid(), p.addrs)[0])
+	if fr.Function != "main.hotGoFunction" {
+		t.Errorf("function %q, want main.hotGoFunction", fr.Function)
+	}
+	if !strings.HasSuffix(fr.File, "goprog.go") || fr.Line == 0 {
+		t.Errorf("file:line %s:%d, want goprog.go with a line", fr.File, fr.Line)
+	}
+}
