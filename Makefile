@@ -1,0 +1,51 @@
+# vigil: build, generate, test, bench, lint.
+#
+#   make build            static binary in bin/vigil (no clang needed: BPF objects are committed)
+#   sudo make test        every test; privileged ones need root and run for real
+#   make generate         rebuild the BPF objects with clang-19 (bpf2go)
+#   make check-generated  fail when the committed BPF objects are stale
+#   sudo make bench       benchmarks, side by side with bpftrace, perf, addr2line
+#   make lint             gofmt and go vet
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/vigil
+# Extra flags for go test, e.g. TESTFLAGS='-run TestProfile -v'.
+TESTFLAGS ?=
+BENCHFLAGS ?= -benchtime=1x
+
+.PHONY: all build generate check-generated test test-unit bench lint clean
+
+all: build
+
+include mk/backends.mk
+-include bpf/kernels/kernels.mk
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
+
+generate:
+	$(GO) generate ./bpf/...
+
+check-generated: generate
+	@git diff --exit-code --stat -- bpf/ || { echo "BPF objects are stale: run 'make generate' and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- bpf/ | grep -E '_bpfel\.(go|o)$$')" || { echo "untracked generated BPF files: commit them"; exit 1; }
+
+# Every test. End-to-end tests start their own Collector and VictoriaMetrics
+# from the binaries that 'backends' builds into .cache/bin.
+test: backends
+	$(BACKENDS_ENV) $(GO) test -count=1 $(TESTFLAGS) ./...
+
+# Only what needs neither root nor servers (quick feedback while editing).
+test-unit:
+	$(GO) test -count=1 -short $(TESTFLAGS) ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
