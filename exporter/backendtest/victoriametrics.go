@@ -1,0 +1,98 @@
+package backendtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// VictoriaMetrics is a running single-node VictoriaMetrics taking OTLP over
+// HTTP, with Prometheus naming for OTLP metrics (vigil.read.duration becomes
+// vigil_read_duration_seconds).
+type VictoriaMetrics struct {
+	Addr string // host:port of the HTTP API
+}
+
+// StartVictoriaMetrics starts a server for this test and stops it when the
+// test ends. It skips when VIGIL_VICTORIAMETRICS_BIN is not set.
+func StartVictoriaMetrics(tb testing.TB) *VictoriaMetrics {
+	tb.Helper()
+	bin := binary(tb, EnvVictoriaMetrics)
+	dir := tb.TempDir()
+	var v *VictoriaMetrics
+	start(tb, 1, func(ports []int) (*process, error) {
+		v = &VictoriaMetrics{Addr: hostPort(ports[0])}
+		p, err := startProcess(tb, "victoria-metrics", dir, bin,
+			"-httpListenAddr="+v.Addr, "-storageDataPath="+dir+"/data", "-retentionPeriod=1d",
+			"-search.latencyOffset=0s", "-opentelemetry.usePrometheusNaming")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.waitHealthy(func() error { _, err := httpGet(context.Background(), v.url("/health")); return err }); err != nil {
+			_ = p.stop()
+			return nil, err
+		}
+		return p, nil
+	})
+	return v
+}
+
+func (v *VictoriaMetrics) url(path string) string { return "http://" + v.Addr + path }
+
+// OTLPEndpoint is the value for OTEL_EXPORTER_OTLP_ENDPOINT (protocol
+// http/protobuf): exporters append /v1/metrics to it.
+func (v *VictoriaMetrics) OTLPEndpoint() string { return v.url("/opentelemetry") }
+
+// ForceFlush makes freshly received samples visible to queries.
+func (v *VictoriaMetrics) ForceFlush(ctx context.Context) error {
+	_, err := httpGet(ctx, v.url("/internal/force_flush"))
+	return err
+}
+
+// Sample is one instant-vector element of a query result.
+type Sample struct {
+	Metric map[string]string
+	Value  string // as the API returns it; parse with strconv.ParseFloat
+}
+
+// Query runs an instant PromQL query.
+func (v *VictoriaMetrics) Query(ctx context.Context, promql string) ([]Sample, error) {
+	b, err := httpGet(ctx, v.url("/api/v1/query?query="+url.QueryEscape(promql)))
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Status string
+		Data   struct {
+			Result []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return nil, fmt.Errorf("query %q: %w", promql, err)
+	}
+	out := make([]Sample, 0, len(resp.Data.Result))
+	for _, r := range resp.Data.Result {
+		s, _ := r.Value[1].(string)
+		out = append(out, Sample{Metric: r.Metric, Value: s})
+	}
+	return out, nil
+}
+
+// Series lists the metric names VictoriaMetrics holds (handy when a query
+// finds nothing and the test wants to say why).
+func (v *VictoriaMetrics) Series(ctx context.Context) ([]string, error) {
+	b, err := httpGet(ctx, v.url("/api/v1/label/__name__/values"))
+	if err != nil {
+		return nil, err
+	}
+	var resp struct{ Data []string }
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Data, nil
+}
