@@ -147,5 +147,5 @@ func wantFrame(t testing.TB, what string, f Frame, fn, file string, line int) {
 	}
 }
 
-func itoa(n int) string   { return strconv.Itoa(n) }
+func itoa(n int) string      { return strconv.Itoa(n) }
 func hexStr(n uint64) string { return "0x" + strconv.FormatUint(n, 16) }
