@@ -1,0 +1,3 @@
+package tcplat
+
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -go-package tcplat tcplat tcplat.bpf.c -- -I../include
