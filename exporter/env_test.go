@@ -47,10 +47,10 @@ func TestGeneralHTTPEndpointGetsTheMetricsPath(t *testing.T) {
 
 func TestMetricsSpecificVariablesWin(t *testing.T) {
 	cfg, err := ConfigFromEnv(envOf(map[string]string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT":                             "http://ignored:4318",
-		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT":                     "http://collector:9999/custom",
-		"OTEL_EXPORTER_OTLP_PROTOCOL":                             "grpc",
-		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL":                     "http/protobuf",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":                              "http://ignored:4318",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT":                      "http://collector:9999/custom",
+		"OTEL_EXPORTER_OTLP_PROTOCOL":                              "grpc",
+		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL":                      "http/protobuf",
 		"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "explicit_bucket_histogram",
 	}))
 	if err != nil {
