@@ -1,0 +1,146 @@
+package kernels
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+//go:embed init.sh
+var initScript []byte
+
+// Job is one program the guest runs, with its own timeout.
+type Job struct {
+	Name    string        // also the guest directory /jobs/<Name>
+	Binary  string        // host path of a statically linked executable
+	Args    []string      // e.g. -test.v
+	DataDir string        // optional host directory copied to /jobs/<Name>/testdata
+	Timeout time.Duration // the guest kills the job after this long
+}
+
+// Image is what goes into an initramfs.
+type Image struct {
+	Busybox string // host path of a static busybox
+	Jobs    []Job
+	Modules []Module // loaded in this order before the jobs run
+}
+
+// WriteInitramfs writes img as an uncompressed newc cpio archive. It stays
+// uncompressed on purpose: under software emulation the guest would spend
+// longer inflating it than the host spends copying it.
+func WriteInitramfs(path string, img Image) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating initramfs: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("writing initramfs: %w", cerr)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := writeImage(newCPIOWriter(bw), img); err != nil {
+		return fmt.Errorf("writing initramfs %s: %w", path, err)
+	}
+	return bw.Flush()
+}
+
+func writeImage(c *cpioWriter, img Image) error {
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "root", "jobs", "modules"} {
+		if err := c.Dir(d); err != nil {
+			return err
+		}
+	}
+	if err := copyFile(c, img.Busybox, "bin/busybox", 0o755); err != nil {
+		return err
+	}
+	if err := c.File("init", 0o755, initScript); err != nil {
+		return err
+	}
+	if err := writeModules(c, img.Modules); err != nil {
+		return err
+	}
+	for _, j := range img.Jobs {
+		if err := writeJob(c, j); err != nil {
+			return fmt.Errorf("job %s: %w", j.Name, err)
+		}
+	}
+	return c.File("jobs.txt", 0o644, []byte(jobList(img.Jobs)))
+}
+
+func writeModules(c *cpioWriter, mods []Module) error {
+	var order strings.Builder
+	for _, m := range mods {
+		if err := c.File("modules/"+m.Name+".ko", 0o644, m.Data); err != nil {
+			return err
+		}
+		order.WriteString(m.Name + "\n")
+	}
+	return c.File("modules.order", 0o644, []byte(order.String()))
+}
+
+func writeJob(c *cpioWriter, j Job) error {
+	if strings.ContainsAny(j.Name, "/ \t\n") || j.Name == "" {
+		return fmt.Errorf("job name %q must be one path element", j.Name)
+	}
+	dir := "jobs/" + j.Name
+	if err := c.Dir(dir); err != nil {
+		return err
+	}
+	if err := copyFile(c, j.Binary, dir+"/"+filepath.Base(j.Binary), 0o755); err != nil {
+		return err
+	}
+	if j.DataDir == "" {
+		return nil
+	}
+	return copyTree(c, j.DataDir, dir+"/testdata")
+}
+
+// jobList is the guest's job table: name, timeout in seconds, command line,
+// separated by tabs.
+func jobList(jobs []Job) string {
+	var b strings.Builder
+	for _, j := range jobs {
+		secs := int(j.Timeout / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		cmd := append([]string{"./" + filepath.Base(j.Binary)}, j.Args...)
+		fmt.Fprintf(&b, "%s\t%d\t%s\n", j.Name, secs, strings.Join(cmd, " "))
+	}
+	return b.String()
+}
+
+func copyFile(c *cpioWriter, src, dst string, perm uint32) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return c.File(dst, perm, data)
+}
+
+func copyTree(c *cpioWriter, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.ToSlash(filepath.Join(dst, rel))
+		switch {
+		case d.IsDir():
+			return c.Dir(target)
+		case d.Type().IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return copyFile(c, p, target, uint32(info.Mode().Perm()))
+		}
+		return nil // sockets, links and the like have no place in a guest
+	})
+}

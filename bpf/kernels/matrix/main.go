@@ -1,0 +1,90 @@
+// Command matrix boots Debian kernels in QEMU and runs vigil's privileged
+// tests inside each, then prints kernel × hook → strategy and pass/fail.
+// Run it from the module root as root (make test-kernels).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	cache      string
+	kernels    []string
+	suites     []string
+	modules    []string
+	jobTimeout time.Duration
+	bootBudget time.Duration
+	memoryMB   int
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "matrix:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	failed, err := run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "matrix:", err)
+		os.Exit(1)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
+	var cfg config
+	var kernelList, suiteList, moduleList string
+	fs.StringVar(&cfg.cache, "cache", ".cache/kernels", "directory for downloaded kernels, built images and logs")
+	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64",
+		"comma-separated Debian kernel packages (meta-packages are resolved to their current version)")
+	fs.StringVar(&suiteList, "suites", "", "comma-separated test packages to run (default: every bpf/ package with tests)")
+	fs.StringVar(&moduleList, "modules", "null_blk,loop,veth,sch_netem",
+		"comma-separated kernel modules the guest loads before the tests (block devices, netns links, delay)")
+	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 5*time.Minute, "time limit of each test binary inside the guest")
+	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 2*time.Minute, "time allowed per VM for boot and power-off, on top of the jobs")
+	fs.IntVar(&cfg.memoryMB, "memory", 1024, "guest memory in MiB")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	cfg.kernels, cfg.suites, cfg.modules = split(kernelList), split(suiteList), split(moduleList)
+	if cfg.jobTimeout < 30*time.Second {
+		return cfg, fmt.Errorf("-job-timeout %s: must be at least 30s", cfg.jobTimeout)
+	}
+	if len(cfg.kernels) == 0 {
+		return cfg, errors.New("-kernels: no kernel given")
+	}
+	return cfg, nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// stopwatch logs how long each step took; the durations decide whether the
+// matrix fits in CI.
+func stopwatch(what string, attrs ...any) func() {
+	start := time.Now()
+	return func() {
+		slog.Info("done", append([]any{"component", "matrix", "step", what, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds())}, attrs...)...)
+	}
+}

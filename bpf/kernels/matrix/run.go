@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/kernels"
+)
+
+const probePkg = "./bpf/kernels/probe"
+
+func run(ctx context.Context, cfg config) (failed bool, err error) {
+	cache, err := filepath.Abs(cfg.cache)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range []string{"build", "images", "logs"} {
+		if err := os.MkdirAll(filepath.Join(cache, d), 0o755); err != nil {
+			return false, fmt.Errorf("creating cache: %w", err)
+		}
+	}
+	accel, why := kernels.DetectAccel()
+	slog.Info("accelerator", "component", "matrix", "accel", accel, "reason", why)
+
+	ks, err := fetchAll(ctx, cache, cfg.kernels)
+	if err != nil {
+		return false, err
+	}
+	jobs, buildFailures, err := buildJobs(ctx, cfg, cache)
+	if err != nil {
+		return false, err
+	}
+	var runs []kernels.Run
+	for _, k := range ks {
+		runs = append(runs, runKernel(ctx, cfg, cache, accel, k, jobs))
+	}
+	fmt.Println()
+	kernels.PrintTable(os.Stdout, runs)
+	for name, err := range buildFailures {
+		fmt.Printf("build of %s failed: %v\n", name, err)
+	}
+	failed = len(buildFailures) > 0
+	for _, r := range runs {
+		failed = failed || r.Failed()
+	}
+	return failed, nil
+}
+
+func fetchAll(ctx context.Context, cache string, names []string) ([]kernels.Kernel, error) {
+	defer stopwatch("fetch kernels")()
+	var ks []kernels.Kernel
+	for _, n := range names {
+		k, err := kernels.Fetch(ctx, cache, n)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
+}
+
+// buildJobs compiles the probe and every suite's tests. A suite that does
+// not compile is reported and left out, so one package under construction
+// does not hide the others' results.
+func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, map[string]error, error) {
+	defer stopwatch("build test binaries")()
+	root, err := os.Getwd()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := filepath.Join(cache, "build")
+	suites, err := kernels.DiscoverSuites(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	suites = kernels.FilterSuites(suites, cfg.suites)
+	probe, err := kernels.BuildProgram(ctx, root, out, "probe", probePkg)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs := []kernels.Job{{Name: "probe", Binary: probe, Timeout: cfg.jobTimeout}}
+	failures := map[string]error{}
+	for _, s := range suites {
+		bin, err := kernels.BuildTest(ctx, root, out, s)
+		if err != nil {
+			failures[s.Name] = err
+			continue
+		}
+		jobs = append(jobs, kernels.TestJob(s, bin, root, cfg.jobTimeout))
+	}
+	return jobs, failures, nil
+}
+
+func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.Kernel, jobs []kernels.Job) kernels.Run {
+	run := kernels.Run{Kernel: k.Release}
+	img := filepath.Join(cache, "images", k.Release+".cpio")
+	if err := buildImage(k, img, jobs, cfg.modules); err != nil {
+		run.Err = err
+		return run
+	}
+	vm := kernels.VM{
+		Kernel: k, Initramfs: img, Accel: accel, MemoryMB: cfg.memoryMB,
+		Timeout:    cfg.bootBudget + time.Duration(len(jobs))*cfg.jobTimeout,
+		ConsoleLog: filepath.Join(cache, "logs", k.Release+".console.log"),
+		ResultsLog: filepath.Join(cache, "logs", k.Release+".results.log"),
+	}
+	done := stopwatch("boot and run", "kernel", k.Release)
+	run.Err = vm.Run(ctx)
+	done()
+	run.Result, run.Err = readResults(vm.ResultsLog, run.Err)
+	return run
+}
+
+func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, modules []string) error {
+	defer stopwatch("build initramfs", "kernel", k.Release)()
+	mods, err := kernels.Modules(k, modules)
+	if err != nil {
+		return err
+	}
+	bb, err := kernels.StaticBusybox()
+	if err != nil {
+		return err
+	}
+	return kernels.WriteInitramfs(path, kernels.Image{Busybox: bb, Jobs: jobs, Modules: mods})
+}
+
+func readResults(path string, runErr error) (kernels.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return kernels.Result{}, fmt.Errorf("reading guest results: %w", err)
+	}
+	defer f.Close()
+	res, err := kernels.ParseResults(f)
+	if runErr != nil {
+		return res, runErr
+	}
+	return res, err
+}

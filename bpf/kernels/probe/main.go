@@ -1,0 +1,58 @@
+// Command probe runs inside each kernel of the matrix. For every hook it
+// attaches with nothing forced off, then turns off the strategy just chosen
+// and attaches again, until no strategy is left. Each attach prints one
+// report line, so the matrix sees the whole fallback order a kernel offers.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/kernels/report"
+)
+
+// opener attaches one hook with some strategies turned off.
+type opener func(skip map[string]bool) (attach.Report, io.Closer, error)
+
+// maxSteps bounds the chain should a hook keep choosing strategies the skip
+// set already holds.
+const maxSteps = 8
+
+func main() {
+	failed := false
+	for _, h := range hooks() {
+		fmt.Printf("vigil-suite: hook=%s suite=%s\n", h.name, h.suite)
+		if !walk(os.Stdout, h.name, h.open) {
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// walk prints the fallback chain of one hook and reports whether at least
+// the unforced attach worked.
+func walk(w io.Writer, hook string, open opener) bool {
+	skip := map[string]bool{}
+	for step := 0; step < maxSteps; step++ {
+		r, c, err := open(skip)
+		if r.Hook == "" {
+			r.Hook = hook
+		}
+		fmt.Fprintln(w, report.Line(r, skip))
+		if err != nil {
+			return step > 0
+		}
+		if cerr := c.Close(); cerr != nil {
+			fmt.Fprintf(w, "probe: closing %s (%s): %v\n", hook, r.Chosen, cerr)
+		}
+		if r.Chosen == "" || skip[r.Chosen] {
+			return false
+		}
+		skip[r.Chosen] = true
+	}
+	return false
+}

@@ -1,0 +1,106 @@
+package kernels
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Suite is one Go package whose tests run in every kernel.
+type Suite struct {
+	Name string // the package's directory name, e.g. "readlat"
+	Dir  string // relative to the module root, e.g. "bpf/readlat"
+}
+
+// selftestDir holds the matrix's own hook, always part of the run.
+const selftestDir = "bpf/kernels/selftest"
+
+// DiscoverSuites finds every BPF program package under bpf/ that has tests
+// (a directory with both a *.bpf.c and a *_test.go file), so packages join
+// the matrix as they land.
+func DiscoverSuites(root string) ([]Suite, error) {
+	suites := []Suite{{Name: "selftest", Dir: selftestDir}}
+	entries, err := os.ReadDir(filepath.Join(root, "bpf"))
+	if err != nil {
+		return nil, fmt.Errorf("listing bpf packages: %w", err)
+	}
+	for _, e := range entries {
+		dir := filepath.Join("bpf", e.Name())
+		if e.IsDir() && hasFile(root, dir, "*.bpf.c") && hasFile(root, dir, "*_test.go") {
+			suites = append(suites, Suite{Name: e.Name(), Dir: dir})
+		}
+	}
+	sort.SliceStable(suites[1:], func(i, j int) bool { return suites[1+i].Name < suites[1+j].Name })
+	return suites, nil
+}
+
+func hasFile(root, dir, pattern string) bool {
+	m, _ := filepath.Glob(filepath.Join(root, dir, pattern))
+	return len(m) > 0
+}
+
+// FilterSuites keeps the suites named in only (all when only is empty).
+func FilterSuites(suites []Suite, only []string) []Suite {
+	if len(only) == 0 {
+		return suites
+	}
+	var out []Suite
+	for _, s := range suites {
+		for _, n := range only {
+			if s.Name == n {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// BuildTest compiles a suite's tests into a static binary in outDir. The
+// binary comes from the working tree as it is, so the guest runs exactly
+// the code under review.
+func BuildTest(ctx context.Context, root, outDir string, s Suite) (string, error) {
+	out := filepath.Join(outDir, s.Name+".test")
+	return out, goBuild(ctx, root, "test", "-c", "-o", out, "./"+s.Dir)
+}
+
+// BuildProgram compiles a static Go program into outDir.
+func BuildProgram(ctx context.Context, root, outDir, name, pkg string) (string, error) {
+	out := filepath.Join(outDir, name)
+	return out, goBuild(ctx, root, "build", "-o", out, pkg)
+}
+
+func goBuild(ctx context.Context, root string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// TestJob is the guest job that runs a suite's test binary verbosely, with
+// Go's own timeout a little inside the guest's so a hang prints stacks.
+func TestJob(s Suite, binary, root string, timeout time.Duration) Job {
+	j := Job{
+		Name:    s.Name,
+		Binary:  binary,
+		Args:    []string{"-test.v", "-test.count=1", fmt.Sprintf("-test.timeout=%ds", int((timeout-15*time.Second)/time.Second))},
+		Timeout: timeout,
+	}
+	if td := filepath.Join(root, s.Dir, "testdata"); dirExists(td) {
+		j.DataDir = td
+	}
+	return j
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,176 @@
+package kernels
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Run is one kernel's outcome, as the table shows it.
+type Run struct {
+	Kernel string // release
+	Result Result
+	Err    error // boot or timeout failure; the result may be partial
+}
+
+// Failed says whether anything in the run went wrong: the VM did not finish,
+// a job exited non-zero, or a test failed.
+func (r Run) Failed() bool {
+	if r.Err != nil || !r.Result.Done {
+		return true
+	}
+	for _, j := range r.Result.Jobs {
+		if !j.Passed() {
+			return true
+		}
+	}
+	return false
+}
+
+// PrintTable writes kernel × hook → chosen strategy, the whole fallback
+// order seen when each choice was forced off, and the result of the tests
+// of the package behind the hook; then the details of whatever failed or
+// was skipped.
+func PrintTable(w io.Writer, runs []Run) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tHOOK\tCHOSEN\tFALLBACK ORDER (each forced off in turn)\tTESTS")
+	for _, r := range runs {
+		for _, row := range rows(r) {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+	}
+	tw.Flush()
+	for _, r := range runs {
+		printDetails(w, r)
+	}
+}
+
+func rows(r Run) [][]string {
+	chains := chains(r.Result)
+	hooks := sortedKeys(chains)
+	covered := map[string]bool{}
+	var out [][]string
+	for _, h := range hooks {
+		suite := r.Result.Suites[h]
+		covered[suite] = true
+		c := chains[h]
+		out = append(out, []string{r.Kernel, h, first(c), strings.Join(c, " > "), suiteSummary(r.Result, suite)})
+	}
+	for _, j := range r.Result.Jobs {
+		if !covered[j.Name] && len(j.Strategies) == 0 {
+			out = append(out, []string{r.Kernel, "-", "-", "-", suiteSummary(r.Result, j.Name)})
+		}
+	}
+	if r.Err != nil || !r.Result.Done {
+		out = append(out, []string{r.Kernel, "-", "-", "-", "VM: " + vmProblem(r)})
+	}
+	return out
+}
+
+func vmProblem(r Run) string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return "guest did not finish its jobs"
+}
+
+// chains collects, per hook, the strategies chosen in order; the probe job
+// supplies whole chains, tests may add single lines.
+func chains(res Result) map[string][]string {
+	c := map[string][]string{}
+	for _, j := range res.Jobs {
+		for _, s := range j.Strategies {
+			if s.Chosen == "none" || contains(c[s.Hook], s.Chosen) {
+				if c[s.Hook] == nil {
+					c[s.Hook] = []string{}
+				}
+				continue
+			}
+			c[s.Hook] = append(c[s.Hook], s.Chosen)
+		}
+	}
+	return c
+}
+
+func suiteSummary(res Result, suite string) string {
+	for _, j := range res.Jobs {
+		if j.Name == suite {
+			return jobSummary(j)
+		}
+	}
+	if suite == "" {
+		return "-"
+	}
+	return suite + ": not run"
+}
+
+func jobSummary(j JobResult) string {
+	n := map[string]int{}
+	for _, t := range j.Tests {
+		if !strings.Contains(t.Name, "/") {
+			n[t.Status]++
+		}
+	}
+	verdict := "PASS"
+	switch {
+	case j.ExitCode == -1:
+		verdict = "UNFINISHED"
+	case j.ExitCode == 143 || j.ExitCode == 124:
+		verdict = "TIMEOUT"
+	case j.ExitCode != 0:
+		verdict = "FAIL"
+	}
+	return fmt.Sprintf("%s: %s (%d pass, %d fail, %d skip, %ds)", j.Name, verdict, n["PASS"], n["FAIL"], n["SKIP"], j.Seconds)
+}
+
+func printDetails(w io.Writer, r Run) {
+	for _, m := range r.Result.Modules {
+		if m.Err != "" {
+			fmt.Fprintf(w, "%s: module %s did not load: %s\n", r.Kernel, m.Name, m.Err)
+		}
+	}
+	for _, j := range r.Result.Jobs {
+		for _, t := range j.Tests {
+			if t.Status != "PASS" {
+				fmt.Fprintf(w, "%s: %s %s %s: %s\n", r.Kernel, j.Name, t.Status, t.Name, t.Message)
+			}
+		}
+		if !j.Passed() {
+			fmt.Fprintf(w, "%s: %s exited %d; last output:\n    %s\n", r.Kernel, j.Name, j.ExitCode, strings.Join(tail(j.Tail, 15), "\n    "))
+		}
+	}
+}
+
+func tail(l []string, n int) []string {
+	if len(l) > n {
+		return l[len(l)-n:]
+	}
+	return l
+}
+
+func first(c []string) string {
+	if len(c) == 0 {
+		return "none"
+	}
+	return c[0]
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
