@@ -1,0 +1,3 @@
+package runqlat
+
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -go-package runqlat runqlat runqlat.bpf.c -- -I../include
