@@ -44,7 +44,11 @@ func WriteInitramfs(path string, img Image) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := writeImage(newCPIOWriter(bw), img); err != nil {
+	c := newCPIOWriter(bw)
+	if err := writeImage(c, img); err != nil {
+		return fmt.Errorf("writing initramfs %s: %w", path, err)
+	}
+	if err := c.Close(); err != nil {
 		return fmt.Errorf("writing initramfs %s: %w", path, err)
 	}
 	return bw.Flush()
