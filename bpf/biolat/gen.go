@@ -1,0 +1,3 @@
+package biolat
+
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -go-package biolat biolat biolat.bpf.c -- -I../include

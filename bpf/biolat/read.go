@@ -1,0 +1,32 @@
+package biolat
+
+import (
+	"github.com/vigil-ebpf/vigil/bpf/hist"
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
+)
+
+// Metric is the metric name; AttrDirection its one attribute.
+const (
+	Metric        = "vigil.block.io.duration"
+	AttrDirection = "disk.io.direction"
+)
+
+// Series of block_hists (biolat.bpf.c), in order.
+var directions = []string{"read", "write"}
+
+// Read returns the latency histograms, one per direction, cumulative since
+// attach.
+func (p *Program) Read() ([]hist.Reading, error) {
+	r := hist.Reading{
+		Name: Metric, Unit: "s",
+		Description: "Block I/O latency, from issue to the device driver to completion, of reads and writes.",
+	}
+	for i, dir := range directions {
+		h, err := histmap.Lookup(p.hists, p.layout, uint32(i))
+		if err != nil {
+			return nil, err
+		}
+		r.Histograms = append(r.Histograms, hist.Series{Attrs: map[string]string{AttrDirection: dir}, Hist: h})
+	}
+	return []hist.Reading{r}, nil
+}

@@ -1,0 +1,144 @@
+package biolat
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/vigil-ebpf/vigil/bpf/internal/progset"
+	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
+)
+
+// Strategy names, for Options.Skip.
+const (
+	StrategyTPBTF      = "tp_btf"
+	StrategyTracepoint = "tracepoint"
+)
+
+type strategy struct {
+	name string
+	// progs picks the programs for this kernel (or says why none fit).
+	progs func(spec *ebpf.CollectionSpec) ([]progset.Prog, error)
+}
+
+func strategyList() []strategy {
+	return []strategy{
+		{StrategyTPBTF, btfProgs},
+		{StrategyTracepoint, tracepointProgs},
+	}
+}
+
+func (s strategy) try(spec *ebpf.CollectionSpec, shared map[string]*ebpf.Map) (*progset.Set, error) {
+	progs, err := s.progs(spec)
+	if err != nil {
+		return nil, err
+	}
+	return progset.Load(spec, progs, shared)
+}
+
+// btfProgs picks the block_rq_issue program matching the kernel's
+// tracepoint arguments: the request queue argument was dropped in 5.11, and
+// a program reading the wrong argument would read a queue as a request.
+func btfProgs(*ebpf.CollectionSpec) ([]progset.Prog, error) {
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("kernel BTF: %w", err)
+	}
+	issue, err := requestArg(kernel, "block_rq_issue")
+	if err != nil {
+		return nil, err
+	}
+	complete, err := requestArg(kernel, "block_rq_complete")
+	if err != nil {
+		return nil, err
+	}
+	if issue > 1 || complete != 0 {
+		return nil, fmt.Errorf("unknown tracepoint arguments: request is argument %d of block_rq_issue, %d of block_rq_complete", issue, complete)
+	}
+	issueProg := "issue_btf"
+	if issue == 1 {
+		issueProg = "issue_btf_q"
+	}
+	return []progset.Prog{
+		{Name: issueProg, Kind: progset.TPBTF},
+		{Name: "complete_btf", Kind: progset.TPBTF},
+	}, nil
+}
+
+// requestArg returns the index of the struct request * argument of a raw
+// tracepoint, from the kernel's btf_trace_<name> typedef.
+func requestArg(kernel *btf.Spec, tp string) (int, error) {
+	var td *btf.Typedef
+	if err := kernel.TypeByName("btf_trace_"+tp, &td); err != nil {
+		return 0, fmt.Errorf("tracepoint %s in kernel BTF: %w", tp, err)
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0, fmt.Errorf("btf_trace_%s is not a function pointer", tp)
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(proto.Params) < 2 {
+		return 0, fmt.Errorf("btf_trace_%s is not a tracepoint prototype", tp)
+	}
+	// Params[0] is the tracepoint's private data, not an argument.
+	for i, p := range proto.Params[1:] {
+		if isPtrTo(p.Type, "request") {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("tracepoint %s has no struct request argument", tp)
+}
+
+func isPtrTo(t btf.Type, name string) bool {
+	ptr, ok := btf.UnderlyingType(t).(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	s, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct)
+	return ok && s.Name == name
+}
+
+// tracepointProgs points the programs at the fields of this kernel's
+// block_rq_issue and block_rq_complete records.
+func tracepointProgs(spec *ebpf.CollectionSpec) ([]progset.Prog, error) {
+	for _, tp := range []struct{ name, prefix string }{
+		{"block_rq_issue", "issue"}, {"block_rq_complete", "complete"},
+	} {
+		f, err := tracefs.ReadFormat("block", tp.name)
+		if err != nil {
+			return nil, err
+		}
+		if err := setOffsets(spec, f, tp.prefix); err != nil {
+			return nil, fmt.Errorf("tracepoint block:%s: %w", tp.name, err)
+		}
+	}
+	return []progset.Prog{
+		{Name: "issue_tp", Kind: progset.Tracepoint, Target: "block:block_rq_issue"},
+		{Name: "complete_tp", Kind: progset.Tracepoint, Target: "block:block_rq_complete"},
+	}, nil
+}
+
+// setOffsets sets <prefix>_{dev,sector,rwbs}_off from the format f.
+func setOffsets(spec *ebpf.CollectionSpec, f *tracefs.Format, prefix string) error {
+	for _, w := range []struct {
+		field     string
+		size, min uint32 // exact size, or the least size when min is set
+	}{{"dev", 4, 0}, {"sector", 8, 0}, {"rwbs", 0, 2}} {
+		got, err := f.Field(w.field)
+		if err != nil {
+			return err
+		}
+		if (w.min == 0 && got.Size != w.size) || got.Size < w.min {
+			return fmt.Errorf("field %s has size %d, the program reads it as %d bytes", w.field, got.Size, max(w.size, w.min))
+		}
+		v := spec.Variables[prefix+"_"+w.field+"_off"]
+		if v == nil {
+			return errors.New("object has no variable " + prefix + "_" + w.field + "_off")
+		}
+		if err := v.Set(got.Offset); err != nil {
+			return fmt.Errorf("setting %s_%s_off: %w", prefix, w.field, err)
+		}
+	}
+	return nil
+}
