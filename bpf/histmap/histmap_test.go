@@ -200,3 +200,38 @@ func TestKeepPrograms(t *testing.T) {
 		t.Fatal("the layout variables of a kept program were dropped")
 	}
 }
+
+func TestCommKeyString(t *testing.T) {
+	var k CommKey
+	copy(k[:], "runqlat.test\x00\x00\x00\x00")
+	if k.String() != "runqlat.test" {
+		t.Fatalf("%q", k.String())
+	}
+	copy(k[:], "0123456789abcdef") // no NUL: the kernel always ends with one, be safe anyway
+	if k.String() != "0123456789abcdef" {
+		t.Fatalf("%q", k.String())
+	}
+}
+
+func TestSetupByProcess(t *testing.T) {
+	spec, err := ebpf.LoadCollectionSpec("internal/histtest/histtest_bpfel.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// histtest has no by-process switch: a missing variable is an error
+	// naming it, after the map is found.
+	if err := SetupByProcess(spec, "by_comm", "hist_test_hash", true, 10); err == nil {
+		t.Fatal("missing by_comm variable accepted")
+	}
+	if spec.Maps["hist_test_hash"].MaxEntries != 10 {
+		t.Fatalf("max entries %d, want 10", spec.Maps["hist_test_hash"].MaxEntries)
+	}
+	if err := SetupByProcess(spec, "by_comm", "nope", true, 10); err == nil {
+		t.Fatal("missing map accepted")
+	}
+	for _, bad := range []int{-1, MaxSeriesLimit + 1} {
+		if err := SetupByProcess(spec, "by_comm", "hist_test_hash", true, bad); err == nil {
+			t.Fatalf("max series %d accepted", bad)
+		}
+	}
+}

@@ -15,7 +15,7 @@ var syscallNrs = [4]int64{unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.
 
 // load loads only the named programs (and the maps) of the embedded object:
 // the other strategies' programs may not load on this kernel.
-func load(progs []string, l *hist.Layout, pid uint32) (*ebpf.Collection, error) {
+func load(progs []string, l *hist.Layout, opts Options) (*ebpf.Collection, error) {
 	spec, err := loadReadlat()
 	if err != nil {
 		return nil, fmt.Errorf("loading read latency spec: %w", err)
@@ -26,18 +26,15 @@ func load(progs []string, l *hist.Layout, pid uint32) (*ebpf.Collection, error) 
 	if err := spec.Variables["read_nr"].Set(syscallNrs); err != nil {
 		return nil, fmt.Errorf("setting read syscall numbers: %w", err)
 	}
-	if err := spec.Variables["target_tgid"].Set(pid); err != nil {
+	if err := spec.Variables["target_tgid"].Set(opts.PID); err != nil {
 		return nil, fmt.Errorf("setting target pid: %w", err)
 	}
-	keep := make(map[string]*ebpf.ProgramSpec, len(progs))
-	for _, n := range progs {
-		ps, ok := spec.Programs[n]
-		if !ok {
-			return nil, fmt.Errorf("%s: %w", n, errNoProgram)
-		}
-		keep[n] = ps
+	if err := histmap.SetupByProcess(spec, "by_comm", "read_hist_comm", opts.ByProcess, opts.MaxSeries); err != nil {
+		return nil, err
 	}
-	spec.Programs = keep
+	if err := histmap.KeepPrograms(spec, progs...); err != nil {
+		return nil, err
+	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		return nil, fmt.Errorf("loading %v: %w", progs, err)

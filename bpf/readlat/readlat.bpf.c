@@ -16,6 +16,11 @@
 
 #include "hist.bpf.h"
 
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[TASK_COMM_LEN];
+} __attribute__((preserve_access_index));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -71,14 +76,46 @@ static __always_inline __s64 read_end(void)
 	return bpf_ktime_get_ns() - start;
 }
 
+/* Breakdown by process name, off unless Go sets by_comm. Go sizes
+ * read_hist_comm to the cardinality cap; values of names beyond it go to
+ * read_hist, which is then the overflow series. */
+const volatile bool by_comm = false;
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct comm_key);
+	__type(value, struct hist_value);
+} read_hist_comm SEC(".maps");
+
+/* by_process returns the series of the current process, NULL when the
+ * breakdown is off or the cap is reached. */
+static __always_inline struct hist_value *by_process(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct comm_key k = {};
+
+	/* The process's name: its threads may be named otherwise. */
+	task = BPF_CORE_READ(task, group_leader);
+	bpf_probe_read_kernel_str(k.comm, sizeof(k.comm), &task->comm);
+	return hist_lookup(&read_hist_comm, &k);
+}
+
 static __always_inline void record(__s64 ns, bool sync)
 {
-	struct hist_value *h;
+	struct hist_value *h = 0;
 	__u32 key = 0;
 
 	if (ns < 0)
 		return;
-	h = bpf_map_lookup_elem(&read_hist, &key);
+	if (by_comm)
+		h = by_process();
+	if (!h)
+		h = bpf_map_lookup_elem(&read_hist, &key);
 	if (!h)
 		return;
 	if (sync)

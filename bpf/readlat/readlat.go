@@ -35,13 +35,21 @@ type Options struct {
 	Skip  map[string]bool // strategy names not to try
 	// PID limits the measurement to one process (its tgid) when non-zero.
 	PID uint32
+	// ByProcess splits the histogram by process name (attribute
+	// process.executable.name), at most MaxSeries names (0 means
+	// histmap.DefaultMaxSeries); later names share one series marked
+	// otel.metric.overflow=true.
+	ByProcess bool
+	MaxSeries int
 }
 
 // Program is the attached read-latency hook.
 type Program struct {
 	coll   *ebpf.Collection
 	links  []link.Link
-	hist   *ebpf.Map
+	hist   *ebpf.Map // everything, or the overflow series when by process
+	byComm *ebpf.Map
+	opts   Options
 	layout *hist.Layout
 	hook   string // vigil.hook attribute: "vfs_read" or "syscall"
 	report attach.Report
@@ -56,7 +64,7 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read latency: %w", err)
 	}
-	p := &Program{layout: layout}
+	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {
 		tries = append(tries, attach.Strategy{Name: s.name, Try: func() error { return p.try(s, opts) }})
@@ -72,7 +80,7 @@ func Open(opts Options) (*Program, error) {
 // try loads the programs of one strategy and attaches them, closing
 // everything it opened when a step fails.
 func (p *Program) try(s strategy, opts Options) error {
-	coll, err := load(s.progs, p.layout, opts.PID)
+	coll, err := load(s.progs, p.layout, opts)
 	if err != nil {
 		return err
 	}
@@ -82,7 +90,7 @@ func (p *Program) try(s strategy, opts Options) error {
 		return err
 	}
 	p.coll, p.links, p.hook = coll, links, s.hook
-	p.hist = coll.Maps["read_hist"]
+	p.hist, p.byComm = coll.Maps["read_hist"], coll.Maps["read_hist_comm"]
 	return nil
 }
 
@@ -104,11 +112,18 @@ func (p *Program) Read() ([]hist.Reading, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading read latency: %w", err)
 	}
+	base := map[string]string{HookAttr: p.hook}
+	series := []hist.Series{{Attrs: base, Hist: h}}
+	if p.opts.ByProcess {
+		if series, err = histmap.ReadByProcess(p.byComm, p.layout, h, base); err != nil {
+			return nil, fmt.Errorf("reading read latency: %w", err)
+		}
+	}
 	return []hist.Reading{{
 		Name:        MetricName,
 		Description: "Time read system calls take, from entry to return.",
 		Unit:        "s",
-		Histograms:  []hist.Series{{Attrs: map[string]string{HookAttr: p.hook}, Hist: h}},
+		Histograms:  series,
 	}}, nil
 }
 

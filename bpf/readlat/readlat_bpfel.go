@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type readlatCommKey struct {
+	_    structs.HostLayout
+	Comm [16]int8
+}
+
 type readlatHistValue struct {
 	_        structs.HostLayout
 	Buckets  [512]uint64
@@ -27,6 +32,7 @@ type readlatHistValue struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	readlatMapReadHist       = "read_hist"
+	readlatMapReadHistComm   = "read_hist_comm"
 	readlatMapReadStart      = "read_start"
 	readlatProgReadFentry    = "read_fentry"
 	readlatProgReadFexit     = "read_fexit"
@@ -36,6 +42,7 @@ const (
 	readlatProgReadSysExit   = "read_sys_exit"
 	readlatProgReadTpEnter   = "read_tp_enter"
 	readlatProgReadTpExit    = "read_tp_exit"
+	readlatVarByComm         = "by_comm"
 	readlatVarHistBounds     = "hist_bounds"
 	readlatVarHistNbounds    = "hist_nbounds"
 	readlatVarReadNr         = "read_nr"
@@ -98,14 +105,16 @@ type readlatProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type readlatMapSpecs struct {
-	ReadHist  *ebpf.MapSpec `ebpf:"read_hist"`
-	ReadStart *ebpf.MapSpec `ebpf:"read_start"`
+	ReadHist     *ebpf.MapSpec `ebpf:"read_hist"`
+	ReadHistComm *ebpf.MapSpec `ebpf:"read_hist_comm"`
+	ReadStart    *ebpf.MapSpec `ebpf:"read_start"`
 }
 
 // readlatVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type readlatVariableSpecs struct {
+	ByComm      *ebpf.VariableSpec `ebpf:"by_comm"`
 	HistBounds  *ebpf.VariableSpec `ebpf:"hist_bounds"`
 	HistNbounds *ebpf.VariableSpec `ebpf:"hist_nbounds"`
 	ReadNr      *ebpf.VariableSpec `ebpf:"read_nr"`
@@ -132,13 +141,15 @@ func (o *readlatObjects) Close() error {
 //
 // It can be passed to loadReadlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type readlatMaps struct {
-	ReadHist  *ebpf.Map `ebpf:"read_hist"`
-	ReadStart *ebpf.Map `ebpf:"read_start"`
+	ReadHist     *ebpf.Map `ebpf:"read_hist"`
+	ReadHistComm *ebpf.Map `ebpf:"read_hist_comm"`
+	ReadStart    *ebpf.Map `ebpf:"read_start"`
 }
 
 func (m *readlatMaps) Close() error {
 	return _ReadlatClose(
 		m.ReadHist,
+		m.ReadHistComm,
 		m.ReadStart,
 	)
 }
@@ -147,6 +158,7 @@ func (m *readlatMaps) Close() error {
 //
 // It can be passed to loadReadlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type readlatVariables struct {
+	ByComm      *ebpf.Variable `ebpf:"by_comm"`
 	HistBounds  *ebpf.Variable `ebpf:"hist_bounds"`
 	HistNbounds *ebpf.Variable `ebpf:"hist_nbounds"`
 	ReadNr      *ebpf.Variable `ebpf:"read_nr"`

@@ -1,12 +1,12 @@
 package readlat
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
 // strategy is one way to see reads: which programs to load and how to
@@ -74,6 +74,9 @@ func kprobeError(err error) error {
 }
 
 func attachTracepoints(progs map[string]*ebpf.Program) ([]link.Link, error) {
+	if _, err := tracefs.Ensure(); err != nil {
+		return nil, err
+	}
 	var links []link.Link
 	for _, sc := range readSyscalls {
 		for _, t := range []struct{ event, prog string }{{"sys_enter_" + sc, "read_tp_enter"}, {"sys_exit_" + sc, "read_tp_exit"}} {
@@ -93,5 +96,3 @@ func closeLinks(links []link.Link) {
 		_ = l.Close()
 	}
 }
-
-var errNoProgram = errors.New("program not in object")
