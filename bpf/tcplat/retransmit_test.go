@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -62,6 +64,7 @@ func inNetns(t *testing.T, name string, f func()) {
 // under an established connection: every send fails, and TCP retransmits on
 // its timer.
 func TestRetransmitsCountedWhenSegmentsAreLost(t *testing.T) {
+	testenv.RequireRoot(t)
 	ns := netns(t)
 	var client net.Conn
 	var pt uint16
