@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // VictoriaMetrics is a running single-node VictoriaMetrics taking OTLP over
@@ -81,6 +82,24 @@ func (v *VictoriaMetrics) Query(ctx context.Context, promql string) ([]Sample, e
 		out = append(out, Sample{Metric: r.Metric, Value: s})
 	}
 	return out, nil
+}
+
+// QueryEventually flushes and queries until the result is non-empty or
+// timeout passes. Fresh samples are invisible to an instant query evaluated
+// at a time (rounded to the second) just before their own timestamp, so a
+// query right after an export can legitimately come back empty.
+func (v *VictoriaMetrics) QueryEventually(ctx context.Context, promql string, timeout time.Duration) ([]Sample, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := v.ForceFlush(ctx); err != nil {
+			return nil, err
+		}
+		res, err := v.Query(ctx, promql)
+		if err != nil || len(res) > 0 || time.Now().After(deadline) {
+			return res, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // Series lists the metric names VictoriaMetrics holds (handy when a query
