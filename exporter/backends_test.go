@@ -145,7 +145,7 @@ func TestCollectorReceivesExplicitHistogram(t *testing.T) {
 	col := backendtest.StartCollector(t)
 	reading := readDurations(t, 20_000_000, 20_000_000, 5_000)
 	export(t, map[string]string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT": col.HTTPEndpoint(),
+		"OTEL_EXPORTER_OTLP_ENDPOINT":                              col.HTTPEndpoint(),
 		"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "explicit_bucket_histogram",
 	}, memSource{start: time.Now(), readings: []hist.Reading{reading}})
 	mds := col.WaitMetrics(t, 10*time.Second, hasMetric("vigil.read.duration"))
