@@ -148,3 +148,16 @@ func TestRebucketRefusesNegativeScale(t *testing.T) {
 		t.Fatal("scale -1 re-bucketed without error; its buckets span several powers of two")
 	}
 }
+
+func TestOctavesMergeBucketsOfOnePowerOfTwo(t *testing.T) {
+	// Scale 1: buckets -2 and -1 are (2^-1, 2^-0.5] and (2^-0.5, 1]: both in
+	// octave 0; bucket 0 is (1, 2^0.5]: octave 1.
+	got, err := Octaves(hist.Histogram{Scale: 1, Offset: -2, Counts: []uint64{3, 4, 5, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Octave{{Exp: 0, Count: 7}, {Exp: 1, Count: 5}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Octaves = %v, want %v", got, want)
+	}
+}
