@@ -49,7 +49,7 @@ func reportRunCost(b *testing.B, before, after []attach.RunStat) {
 // BenchmarkLoopbackConnect drives the connect and RTT programs with
 // loopback connects that exchange one message each.
 func BenchmarkLoopbackConnect(b *testing.B) {
-	ln := listen(b)
+	ln := listen(b, "tcp4")
 	p := open(b, Options{})
 	enableStats(b)
 	addr := ln.Addr().String()

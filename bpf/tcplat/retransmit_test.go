@@ -1,86 +1,103 @@
 package tcplat
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
-
 	"golang.org/x/sys/unix"
 )
 
-// netns creates a named network namespace with lo up and removes it when the
-// test ends.
-func netns(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("vigil-tcplat-%d", os.Getpid())
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-	return name
-}
+// netNS is a private network namespace held by one OS thread; functions
+// passed to run execute on that thread, and sockets they create stay in the
+// namespace.
+type netNS struct{ do chan func() }
 
-func run(t *testing.T, args ...string) {
+func newNetNS(t *testing.T) *netNS {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v: %s", args, err, out)
-	}
-}
-
-// inNetns runs f on a thread moved into the namespace; sockets created by f
-// stay in it afterwards.
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("entering netns %s: %v", name, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic(fmt.Sprintf("returning from netns %s: %v", name, err)) // the thread must not be reused
+	n := &netNS{do: make(chan func())}
+	errc := make(chan error)
+	go func() {
+		// Never unlocked: when this goroutine ends its thread ends too, so
+		// no other goroutine ever runs inside the namespace.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		for f := range n.do {
+			f()
 		}
 	}()
-	f()
+	if err := <-errc; err != nil {
+		t.Fatalf("creating a network namespace: %v", err)
+	}
+	t.Cleanup(func() { close(n.do) })
+	return n
 }
 
-// The test network has no netem here (sch_netem is not built into this
-// kernel), so segments are lost by taking the namespace's loopback down
-// under an established connection: every send fails, and TCP retransmits on
-// its timer.
+func (n *netNS) run(f func()) {
+	done := make(chan struct{})
+	n.do <- func() { defer close(done); f() }
+	<-done
+}
+
+// setUp brings a link of the namespace up or down (ioctl, so the test needs
+// no ip command).
+func (n *netNS) setUp(t *testing.T, link string, up bool) {
+	t.Helper()
+	var err error
+	n.run(func() { err = setLinkUp(link, up) })
+	if err != nil {
+		t.Fatalf("setting %s up=%v: %v", link, up, err)
+	}
+}
+
+func setLinkUp(link string, up bool) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(link)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	flags := ifr.Uint16() &^ unix.IFF_UP
+	if up {
+		flags |= unix.IFF_UP
+	}
+	ifr.SetUint16(flags)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// This kernel has no netem (sch_netem is not built in), so segments are
+// lost by taking a private namespace's loopback down under an established
+// connection: every send fails, and TCP retransmits on its timer.
 func TestRetransmitsCountedWhenSegmentsAreLost(t *testing.T) {
 	testenv.RequireRoot(t)
-	ns := netns(t)
+	ns := newNetNS(t)
+	ns.setUp(t, "lo", true)
+	var ln *net.TCPListener
 	var client net.Conn
-	var pt uint16
-	inNetns(t, ns, func() {
-		ln := listen(t)
-		pt = port(ln)
-		c, err := net.Dial("tcp4", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		client = c
+	var err error
+	ns.run(func() {
+		ln = listen(t, "tcp4")
+		client, err = net.Dial("tcp4", ln.Addr().String())
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer client.Close()
-	p := open(t, Options{Port: pt})
+	p := open(t, Options{Port: port(ln)})
 	before := retransmits(t, p)
-	run(t, "ip", "netns", "exec", ns, "ip", "link", "set", "lo", "down")
+	ns.setUp(t, "lo", false)
 	if _, err := client.Write([]byte("lost")); err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +106,11 @@ func TestRetransmitsCountedWhenSegmentsAreLost(t *testing.T) {
 	for retransmits(t, p) == before && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := retransmits(t, p) - before; got == 0 {
+	got := retransmits(t, p) - before
+	if got == 0 {
 		t.Fatal("no retransmission counted for a segment sent over a downed link")
-	} else {
-		t.Logf("%d retransmissions counted", got)
 	}
+	t.Logf("%d retransmissions counted", got)
 }
 
 func retransmits(t *testing.T, p *Program) uint64 {
