@@ -121,16 +121,10 @@ func (b *Builder) Add(batch *cpuprofile.Batch) {
 	}
 	for reason, n := range batch.Lost {
 		b.stats.Lost[reason] += n
-		if wholeSampleLost(reason) {
+		if cpuprofile.WholeSampleLost(reason) {
 			b.addLost(reason, n)
 		}
 	}
-}
-
-// wholeSampleLost tells the reasons that drop a sample entirely; the others
-// lose part of a stack, which shows as a synthetic frame in that sample.
-func wholeSampleLost(reason string) bool {
-	return reason == "counts_map_full"
 }
 
 // Stats returns what the profile holds so far.

@@ -15,6 +15,7 @@ import (
 // Sampler is the BPF side: *cpuprofile.Profiler satisfies it.
 type Sampler interface {
 	Drain() (*cpuprofile.Batch, error)
+	Stop() error // end sampling; a Drain after it returns the rest
 	WatchProcesses(fn func(cpuprofile.Event)) error
 }
 
@@ -62,6 +63,9 @@ func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Pro
 		select {
 		case <-ctx.Done():
 			done = true
+			if err := s.Sampler.Stop(); err != nil {
+				errs = append(errs, err)
+			}
 		case <-tick.C:
 		}
 		if err := s.drainOnce(); err != nil {

@@ -49,24 +49,33 @@ struct task_struct {
 
 struct bpf_perf_event_data;
 
-// Why a sample (or part of one) was lost. Mirrors lostReason in Go.
-enum lost_reason {
+// Per-CPU counters: why a sample (or part of one) was lost, and how many
+// samples passed the filters. Mirrors the counter slots in drain.go. Every
+// sample that passes the filters ends up either in a counts map or in one
+// of the whole-sample loss reasons, so the totals can be checked.
+enum counter {
 	LOST_KSTACK_COLLISION = 0, // stack map hash bucket held another stack (EEXIST)
 	LOST_KSTACK_FULL,          // stack map out of free entries (ENOMEM)
 	LOST_KSTACK_OTHER,         // any other error walking the kernel stack
 	LOST_USTACK_COLLISION,
 	LOST_USTACK_FULL,
 	LOST_USTACK_OTHER,         // user stack could not be walked at all
-	LOST_COUNTS_FULL,          // the counts map had no room for a new key
+	LOST_COUNTS_FULL,          // whole sample: the counts map had no room for a new key
 	LOST_NOTIFY_DROPPED,       // ring buffer full: a new process was not announced
-	LOST_REASONS,
+	LOST_EMPTY_STACK,          // whole sample: neither a kernel nor a user frame
+	COUNTER_SAMPLES,           // samples that passed the filters
+	COUNTERS,
 };
+
+// Stack id values in a sample_key that are not ids.
+#define STACK_NONE -1 // the sample had no such part (user mode, kernel thread)
+#define STACK_LOST -2 // it had one but it could not be stored (counted above)
 
 struct sample_key {
 	__u32 pid;   // thread group id: the process
 	__u32 tid;   // thread id
-	__s32 kstack; // stack id, or -1 when there is no kernel part
-	__s32 ustack; // stack id, or -1 when there is no user part
+	__s32 kstack; // stack id, STACK_NONE or STACK_LOST
+	__s32 ustack; // stack id, STACK_NONE or STACK_LOST
 	char comm[TASK_COMM_LEN];
 };
 
@@ -100,10 +109,10 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOST_REASONS);
+	__uint(max_entries, COUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);
-} lost SEC(".maps");
+} counters SEC(".maps");
 
 // Processes already announced to user space.
 struct {
@@ -134,7 +143,7 @@ volatile __u32 active_buf = 0;
 
 static __always_inline void count_lost(__u32 reason)
 {
-	__u64 *n = bpf_map_lookup_elem(&lost, &reason);
+	__u64 *n = bpf_map_lookup_elem(&counters, &reason);
 	if (n)
 		*n += 1; // per-CPU slot: no atomics needed
 }
@@ -149,14 +158,14 @@ static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags,
 	if (id >= 0)
 		return id;
 	if (id == -EFAULT)
-		return -1;
+		return STACK_NONE;
 	if (id == -EEXIST)
 		count_lost(lost_base);
 	else if (id == -ENOMEM)
 		count_lost(lost_base + 1);
 	else
 		count_lost(lost_base + 2);
-	return -2;
+	return STACK_LOST;
 }
 
 static __always_inline void announce(__u32 pid)
@@ -179,20 +188,20 @@ static __always_inline void announce(__u32 pid)
 static __always_inline int record(void *ctx, void *stacks, void *counts,
 				  __u32 pid, __u32 tid, bool kthread)
 {
-	struct sample_key key = {.pid = pid, .tid = tid, .kstack = -1, .ustack = -1};
+	struct sample_key key = {.pid = pid, .tid = tid, .kstack = STACK_NONE, .ustack = STACK_NONE};
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	count_lost(COUNTER_SAMPLES);
 
 	key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
 	if (!kthread)
 		key.ustack = stack_id(ctx, stacks, BPF_F_USER_STACK, LOST_USTACK_COLLISION);
-	// A sample is kept as long as one part of its stack was captured; the
-	// lost part is counted above. With neither part it has nothing to show.
-	if (key.kstack < 0 && key.ustack < 0)
+	// A sample whose stack parts were lost is still kept, marked
+	// STACK_LOST, so the profile shows where its time went. One with no
+	// frames at all has nothing to show and is counted instead.
+	if (key.kstack == STACK_NONE && key.ustack == STACK_NONE) {
+		count_lost(LOST_EMPTY_STACK);
 		return 0;
-	if (key.kstack == -2)
-		key.kstack = -1;
-	if (key.ustack == -2)
-		key.ustack = -1;
+	}
 
 	__u64 *n = bpf_map_lookup_elem(counts, &key);
 	if (n) {

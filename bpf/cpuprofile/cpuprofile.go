@@ -35,10 +35,10 @@ type Profiler struct {
 	report attach.Report
 	opts   Options
 
-	mu       sync.Mutex // serialises Drain
-	active   uint32
-	lastLost [lostReasons]uint64
-	closed   sync.Once
+	mu           sync.Mutex // serialises Drain
+	active       uint32
+	lastCounters [counters]uint64
+	closed       sync.Once
 }
 
 // Open loads the program and starts sampling on every online CPU.
@@ -193,6 +193,14 @@ func (p *Profiler) Stats() []attach.RunStat {
 
 // CPUs is the number of CPUs being sampled.
 func (p *Profiler) CPUs() int { return len(p.events) }
+
+// Stop ends sampling but keeps the maps, so a last Drain returns every
+// sample up to this moment and the counters add up exactly.
+func (p *Profiler) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closeAttachments()
+}
 
 // Close stops sampling and releases every kernel object.
 func (p *Profiler) Close() error {

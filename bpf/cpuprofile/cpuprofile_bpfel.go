@@ -32,10 +32,10 @@ type cpuprofileSampleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	cpuprofileMapCounters     = "counters"
 	cpuprofileMapCountsA      = "counts_a"
 	cpuprofileMapCountsB      = "counts_b"
 	cpuprofileMapEvents       = "events"
-	cpuprofileMapLost         = "lost"
 	cpuprofileMapPidFilter    = "pid_filter"
 	cpuprofileMapSeen         = "seen"
 	cpuprofileMapStacksA      = "stacks_a"
@@ -98,10 +98,10 @@ type cpuprofileProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileMapSpecs struct {
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	CountsA   *ebpf.MapSpec `ebpf:"counts_a"`
 	CountsB   *ebpf.MapSpec `ebpf:"counts_b"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
-	Lost      *ebpf.MapSpec `ebpf:"lost"`
 	PidFilter *ebpf.MapSpec `ebpf:"pid_filter"`
 	Seen      *ebpf.MapSpec `ebpf:"seen"`
 	StacksA   *ebpf.MapSpec `ebpf:"stacks_a"`
@@ -138,10 +138,10 @@ func (o *cpuprofileObjects) Close() error {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofileMaps struct {
+	Counters  *ebpf.Map `ebpf:"counters"`
 	CountsA   *ebpf.Map `ebpf:"counts_a"`
 	CountsB   *ebpf.Map `ebpf:"counts_b"`
 	Events    *ebpf.Map `ebpf:"events"`
-	Lost      *ebpf.Map `ebpf:"lost"`
 	PidFilter *ebpf.Map `ebpf:"pid_filter"`
 	Seen      *ebpf.Map `ebpf:"seen"`
 	StacksA   *ebpf.Map `ebpf:"stacks_a"`
@@ -150,10 +150,10 @@ type cpuprofileMaps struct {
 
 func (m *cpuprofileMaps) Close() error {
 	return _CpuprofileClose(
+		m.Counters,
 		m.CountsA,
 		m.CountsB,
 		m.Events,
-		m.Lost,
 		m.PidFilter,
 		m.Seen,
 		m.StacksA,

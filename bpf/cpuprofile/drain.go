@@ -9,8 +9,19 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Lost reasons, in the order of enum lost_reason in cpuprofile.bpf.c.
-const lostReasons = 8
+// Counter slots, in the order of enum counter in cpuprofile.bpf.c: the lost
+// reasons, then the number of samples that passed the filters.
+const (
+	lostReasons    = 9
+	counterSamples = lostReasons
+	counters       = lostReasons + 1
+)
+
+// Stack id values in sample keys that are not ids.
+const (
+	stackNone = -1 // the sample had no such part
+	stackLost = -2 // it had one but it could not be stored
+)
 
 // LostReasons names each lost_reason slot; these are the reason labels of
 // the lost-sample counter and of the profile's synthetic frames.
@@ -23,6 +34,7 @@ var LostReasons = [lostReasons]string{
 	"user_stack_error",
 	"counts_map_full",
 	"process_notify_dropped",
+	"empty_stack",
 }
 
 // Sample is one distinct stack of one thread with how often it was seen.
@@ -41,9 +53,17 @@ type Sample struct {
 type Batch struct {
 	Samples []Sample
 	// Lost counts, by reason, what could not be recorded since the previous
-	// drain. Whole samples lost (counts_map_full) are not in Samples; the
-	// others lost a part of a stack, which Samples marks.
+	// drain. Whole samples lost (counts_map_full, empty_stack) are not in
+	// Samples; the stack reasons lost a part of a stack, which Samples marks.
 	Lost map[string]uint64
+	// Seen is how many samples passed the filters since the previous drain:
+	// the sum of Samples' counts plus the whole samples lost.
+	Seen uint64
+}
+
+// WholeSampleLost tells the loss reasons that drop a sample entirely.
+func WholeSampleLost(reason string) bool {
+	return reason == "counts_map_full" || reason == "empty_stack"
 }
 
 // drainGrace is how long to wait after flipping buffers. A program that
@@ -69,8 +89,8 @@ func (p *Profiler) Drain() (*Batch, error) {
 	}
 	b := &Batch{}
 	err := errors.Join(p.readCounts(counts, stacks, b), clearStacks(stacks))
-	lost, lerr := p.lostSince()
-	b.Lost = lost
+	var lerr error
+	b.Lost, b.Seen, lerr = p.countersSince()
 	return b, errors.Join(err, lerr)
 }
 
@@ -119,9 +139,12 @@ func (p *Profiler) sample(k *cpuprofileSampleKey, n uint64, stacks *ebpf.Map, ca
 	return s
 }
 
-// lookupStack returns the frames of stack id (leaf first). A negative id
-// means the sample had no such part.
+// lookupStack returns the frames of stack id (leaf first), or whether that
+// part of the sample was lost.
 func lookupStack(stacks *ebpf.Map, id int32, cache map[int32][]uint64) ([]uint64, bool) {
+	if id == stackLost {
+		return nil, true
+	}
 	if id < 0 {
 		return nil, false
 	}
@@ -167,25 +190,29 @@ func clearStacks(m *ebpf.Map) error {
 	return nil
 }
 
-// lostSince sums the per-CPU lost counters and returns the increase since
-// the previous call.
-func (p *Profiler) lostSince() (map[string]uint64, error) {
+// countersSince sums the per-CPU counters and returns the increase since
+// the previous call: losses by reason and samples seen.
+func (p *Profiler) countersSince() (map[string]uint64, uint64, error) {
 	out := map[string]uint64{}
-	for i := uint32(0); i < lostReasons; i++ {
+	var delta [counters]uint64
+	for i := uint32(0); i < counters; i++ {
 		var perCPU []uint64
-		if err := p.objs.Lost.Lookup(i, &perCPU); err != nil {
-			return out, fmt.Errorf("reading lost counters: %w", err)
+		if err := p.objs.Counters.Lookup(i, &perCPU); err != nil {
+			return out, 0, fmt.Errorf("reading sample counters: %w", err)
 		}
 		var total uint64
 		for _, v := range perCPU {
 			total += v
 		}
-		if d := total - p.lastLost[i]; d > 0 {
-			out[LostReasons[i]] = d
-		}
-		p.lastLost[i] = total
+		delta[i] = total - p.lastCounters[i]
+		p.lastCounters[i] = total
 	}
-	return out, nil
+	for i := 0; i < lostReasons; i++ {
+		if delta[i] > 0 {
+			out[LostReasons[i]] = delta[i]
+		}
+	}
+	return out, delta[counterSamples], nil
 }
 
 func commString(c [16]int8) string {

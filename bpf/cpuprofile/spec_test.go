@@ -24,8 +24,8 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 			t.Errorf("%s value size %d, want %d", name, got, want)
 		}
 	}
-	if got := spec.Maps["lost"].MaxEntries; got != lostReasons {
-		t.Errorf("lost map has %d reasons, Go knows %d", got, lostReasons)
+	if got := spec.Maps["counters"].MaxEntries; got != counters {
+		t.Errorf("counters map has %d slots, Go knows %d", got, counters)
 	}
 }
 

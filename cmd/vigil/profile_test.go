@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
-
 )
 
 // hotC has two hot functions doing work in a 3:1 ratio, called through

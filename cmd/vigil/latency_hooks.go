@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/biolat"
+	"github.com/vigil-ebpf/vigil/bpf/readlat"
+	"github.com/vigil-ebpf/vigil/bpf/runqlat"
+	"github.com/vigil-ebpf/vigil/bpf/tcplat"
+	"github.com/vigil-ebpf/vigil/exporter"
+)
+
+// latencyProgram is an attached latency hook as the command uses it.
+type latencyProgram interface {
+	exporter.Source
+	exporter.StatsSource
+	Close() error
+}
+
+// hookOptions are the settings every hook receives.
+type hookOptions struct {
+	scale int32
+	skip  map[string]bool
+	pid   uint32 // read hook only: one process
+}
+
+// latencyHook opens one hook; reports say which strategies were tried.
+type latencyHook struct {
+	name string
+	open func(hookOptions) (latencyProgram, []attach.Report, error)
+}
+
+// latencyHooks lists the hooks in the order they open and print.
+func latencyHooks() []latencyHook {
+	return []latencyHook{
+		{"read", func(o hookOptions) (latencyProgram, []attach.Report, error) {
+			p, err := readlat.Open(readlat.Options{Scale: o.scale, Skip: o.skip, PID: o.pid})
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, []attach.Report{p.Report()}, nil
+		}},
+		{"runqueue", func(o hookOptions) (latencyProgram, []attach.Report, error) {
+			p, err := runqlat.Open(runqlat.Options{Scale: o.scale, Skip: o.skip})
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, []attach.Report{p.Report()}, nil
+		}},
+		{"tcp", func(o hookOptions) (latencyProgram, []attach.Report, error) {
+			p, err := tcplat.Open(tcplat.Options{Scale: o.scale, Skip: o.skip})
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, p.Reports(), nil
+		}},
+		{"block", func(o hookOptions) (latencyProgram, []attach.Report, error) {
+			p, err := biolat.Open(biolat.Options{Scale: o.scale, Skip: o.skip})
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, []attach.Report{p.Report()}, nil
+		}},
+	}
+}
+
+func hookNames() []string {
+	var names []string
+	for _, h := range latencyHooks() {
+		names = append(names, h.name)
+	}
+	return names
+}
+
+// selectHooks parses --hooks: known names, no repeats, at least one.
+func selectHooks(list string) ([]latencyHook, error) {
+	byName := map[string]latencyHook{}
+	for _, h := range latencyHooks() {
+		byName[h.name] = h
+	}
+	var out []latencyHook
+	seen := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		h, ok := byName[n]
+		if !ok {
+			return nil, usagef("--hooks: unknown hook %q (known: %s)", n, strings.Join(hookNames(), ", "))
+		}
+		if !seen[n] {
+			out = append(out, h)
+			seen[n] = true
+		}
+	}
+	return out, nil
+}
+
+// openHooks opens every selected hook. A hook that can't attach anywhere is
+// one warning naming the reason; only when none attaches is it an error.
+func openHooks(hooks []latencyHook, o hookOptions, log *slog.Logger) ([]latencyProgram, error) {
+	var progs []latencyProgram
+	var errs []error
+	for _, h := range hooks {
+		p, reports, err := h.open(o)
+		if err != nil {
+			log.Warn("hook disabled", "hook", h.name, "reason", err)
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range reports {
+			log.Info("hook attached", "hook", r.Hook, "strategy", r.Chosen, "report", r.String())
+		}
+		progs = append(progs, p)
+	}
+	if len(progs) == 0 {
+		return nil, fmt.Errorf("no latency hook could attach: %w", errors.Join(errs...))
+	}
+	return progs, nil
+}
+
+func closeAll(progs []latencyProgram) error {
+	var errs []error
+	for _, p := range progs {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
