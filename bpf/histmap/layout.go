@@ -2,6 +2,22 @@
 // side (bpf/include/hist.bpf.h): it writes a layout's bucket table into a
 // collection spec before load, and reads per-CPU histogram maps back into
 // hist.Histogram values.
+//
+// A latency program uses it like this:
+//
+//	BPF: #include "hist.bpf.h"; a BPF_MAP_TYPE_PERCPU_ARRAY (or PERCPU_HASH
+//	for several series) with value struct hist_value; per event
+//	hist_add(bpf_map_lookup_elem(&map, &key), ns), or
+//	hist_add(hist_lookup(&hash, &key), ns) to create hash entries.
+//	Go:  l, _ := histmap.DefaultLayout(opts.Scale)
+//	     spec, _ := load<Prog>()
+//	     histmap.SetLayout(spec, l)           // before load
+//	     histmap.KeepPrograms(spec, names...) // one strategy's programs
+//	     coll, _ := ebpf.NewCollection(spec)
+//	     h, _ := histmap.Lookup(coll.Maps["x"], l, uint32(0)) // or ReadAll[K]
+//
+// Tests should compare unsafe.Sizeof of the generated <prog>HistValue with
+// histmap.Value.
 package histmap
 
 import (

@@ -285,3 +285,26 @@ func TestByProcessNamesTheReader(t *testing.T) {
 	}
 	t.Fatalf("no series for %q in %d series", self, len(r[0].Histograms))
 }
+
+// TestStrategiesLoad loads every strategy's programs without attaching:
+// the verifier accepts each wherever the kernel has the program type, even
+// when attaching is impossible (kprobes without CONFIG_KPROBES).
+func TestStrategiesLoad(t *testing.T) {
+	testenv.RequireRoot(t)
+	l, err := histmap.DefaultLayout(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range strategies {
+		t.Run(s.name, func(t *testing.T) {
+			coll, err := load(s.progs, l, Options{})
+			if err != nil && s.name == "fentry" {
+				t.Skipf("skipped: this kernel refuses to load fentry/fexit programs: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			coll.Close()
+		})
+	}
+}
