@@ -10,7 +10,11 @@
 //   tracepoint syscalls:sys_{enter,exit}_{read,pread64,readv,preadv}
 // The start time lives in per-task storage rather than a hash keyed by
 // thread id: the storage hangs off task_struct, so there is no hash walk and
-// nothing to clean up when a thread dies mid-read. All programs return 0:
+// nothing to clean up when a thread dies mid-read. Kernels before 5.11 have
+// no task storage: there the kprobe and tracepoint strategies load their
+// *_tid twins, which keep the start in an LRU hash keyed by thread id and
+// use no BTF at all (the process breakdown then names threads). All
+// programs return 0:
 // a tracepoint program returning 1 would also make the kernel emit a perf
 // event for it.
 
@@ -105,7 +109,16 @@ static __always_inline struct hist_value *by_process(void)
 	return hist_lookup(&read_hist_comm, &k);
 }
 
-static __always_inline void record(__s64 ns, bool sync)
+/* by_thread is by_process without BTF: the current thread's name. */
+static __always_inline struct hist_value *by_thread(void)
+{
+	struct comm_key k = {};
+
+	bpf_get_current_comm(k.comm, sizeof(k.comm));
+	return hist_lookup(&read_hist_comm, &k);
+}
+
+static __always_inline void record(__s64 ns, bool sync, bool btf)
 {
 	struct hist_value *h = 0;
 	__u32 key = 0;
@@ -113,7 +126,7 @@ static __always_inline void record(__s64 ns, bool sync)
 	if (ns < 0)
 		return;
 	if (by_comm)
-		h = by_process();
+		h = btf ? by_process() : by_thread();
 	if (!h)
 		h = bpf_map_lookup_elem(&read_hist, &key);
 	if (!h)
@@ -135,7 +148,7 @@ int BPF_PROG(read_fentry)
 SEC("fexit/vfs_read")
 int BPF_PROG(read_fexit)
 {
-	record(read_end(), true);
+	record(read_end(), true, true);
 	return 0;
 }
 
@@ -149,7 +162,7 @@ int read_kprobe(void *ctx)
 SEC("kretprobe/vfs_read")
 int read_kretprobe(void *ctx)
 {
-	record(read_end(), false);
+	record(read_end(), false, true);
 	return 0;
 }
 
@@ -166,7 +179,7 @@ int BPF_PROG(read_sys_enter, void *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(read_sys_exit)
 {
-	record(read_end(), false);
+	record(read_end(), false, true);
 	return 0;
 }
 
@@ -181,7 +194,68 @@ int read_tp_enter(void *ctx)
 SEC("tracepoint/syscalls/sys_exit_read")
 int read_tp_exit(void *ctx)
 {
-	record(read_end(), false);
+	record(read_end(), false, true);
+	return 0;
+}
+
+/* Twins for kernels without task storage. */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} read_start_tid SEC(".maps");
+
+static __always_inline void read_begin_tid(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 ts;
+
+	if (!wanted())
+		return;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&read_start_tid, &tid, &ts, BPF_ANY);
+}
+
+static __always_inline __s64 read_end_tid(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *ts, start;
+
+	ts = bpf_map_lookup_elem(&read_start_tid, &tid);
+	if (!ts)
+		return -1;
+	start = *ts;
+	bpf_map_delete_elem(&read_start_tid, &tid);
+	return bpf_ktime_get_ns() - start;
+}
+
+SEC("kprobe/vfs_read")
+int read_kprobe_tid(void *ctx)
+{
+	read_begin_tid();
+	return 0;
+}
+
+SEC("kretprobe/vfs_read")
+int read_kretprobe_tid(void *ctx)
+{
+	record(read_end_tid(), false, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int read_tp_enter_tid(void *ctx)
+{
+	read_begin_tid();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int read_tp_exit_tid(void *ctx)
+{
+	record(read_end_tid(), false, false);
 	return 0;
 }
 

@@ -41,6 +41,8 @@ type Options struct {
 	// otel.metric.overflow=true.
 	ByProcess bool
 	MaxSeries int
+
+	tidStorage bool // tests: load the *_tid twins even with task storage
 }
 
 // Program is the attached read-latency hook.
@@ -80,11 +82,17 @@ func Open(opts Options) (*Program, error) {
 // try loads the programs of one strategy and attaches them, closing
 // everything it opened when a step fails.
 func (p *Program) try(s strategy, opts Options) error {
-	coll, err := load(s.progs, p.layout, opts)
+	names := s.programNames(opts.tidStorage)
+	coll, err := load(names, p.layout, opts)
 	if err != nil {
 		return err
 	}
-	links, err := s.attach(coll.Programs)
+	// The attach functions know the programs by their base names.
+	byBase := make(map[string]*ebpf.Program, len(names))
+	for i, n := range names {
+		byBase[s.progs[i]] = coll.Programs[n]
+	}
+	links, err := s.attach(byBase)
 	if err != nil {
 		coll.Close()
 		return err

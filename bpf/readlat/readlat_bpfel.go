@@ -31,22 +31,27 @@ type readlatHistValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	readlatMapReadHist       = "read_hist"
-	readlatMapReadHistComm   = "read_hist_comm"
-	readlatMapReadStart      = "read_start"
-	readlatProgReadFentry    = "read_fentry"
-	readlatProgReadFexit     = "read_fexit"
-	readlatProgReadKprobe    = "read_kprobe"
-	readlatProgReadKretprobe = "read_kretprobe"
-	readlatProgReadSysEnter  = "read_sys_enter"
-	readlatProgReadSysExit   = "read_sys_exit"
-	readlatProgReadTpEnter   = "read_tp_enter"
-	readlatProgReadTpExit    = "read_tp_exit"
-	readlatVarByComm         = "by_comm"
-	readlatVarHistBounds     = "hist_bounds"
-	readlatVarHistNbounds    = "hist_nbounds"
-	readlatVarReadNr         = "read_nr"
-	readlatVarTargetTgid     = "target_tgid"
+	readlatMapReadHist          = "read_hist"
+	readlatMapReadHistComm      = "read_hist_comm"
+	readlatMapReadStart         = "read_start"
+	readlatMapReadStartTid      = "read_start_tid"
+	readlatProgReadFentry       = "read_fentry"
+	readlatProgReadFexit        = "read_fexit"
+	readlatProgReadKprobe       = "read_kprobe"
+	readlatProgReadKprobeTid    = "read_kprobe_tid"
+	readlatProgReadKretprobe    = "read_kretprobe"
+	readlatProgReadKretprobeTid = "read_kretprobe_tid"
+	readlatProgReadSysEnter     = "read_sys_enter"
+	readlatProgReadSysExit      = "read_sys_exit"
+	readlatProgReadTpEnter      = "read_tp_enter"
+	readlatProgReadTpEnterTid   = "read_tp_enter_tid"
+	readlatProgReadTpExit       = "read_tp_exit"
+	readlatProgReadTpExitTid    = "read_tp_exit_tid"
+	readlatVarByComm            = "by_comm"
+	readlatVarHistBounds        = "hist_bounds"
+	readlatVarHistNbounds       = "hist_nbounds"
+	readlatVarReadNr            = "read_nr"
+	readlatVarTargetTgid        = "target_tgid"
 )
 
 // loadReadlat returns the embedded CollectionSpec for readlat.
@@ -91,14 +96,18 @@ type readlatSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type readlatProgramSpecs struct {
-	ReadFentry    *ebpf.ProgramSpec `ebpf:"read_fentry"`
-	ReadFexit     *ebpf.ProgramSpec `ebpf:"read_fexit"`
-	ReadKprobe    *ebpf.ProgramSpec `ebpf:"read_kprobe"`
-	ReadKretprobe *ebpf.ProgramSpec `ebpf:"read_kretprobe"`
-	ReadSysEnter  *ebpf.ProgramSpec `ebpf:"read_sys_enter"`
-	ReadSysExit   *ebpf.ProgramSpec `ebpf:"read_sys_exit"`
-	ReadTpEnter   *ebpf.ProgramSpec `ebpf:"read_tp_enter"`
-	ReadTpExit    *ebpf.ProgramSpec `ebpf:"read_tp_exit"`
+	ReadFentry       *ebpf.ProgramSpec `ebpf:"read_fentry"`
+	ReadFexit        *ebpf.ProgramSpec `ebpf:"read_fexit"`
+	ReadKprobe       *ebpf.ProgramSpec `ebpf:"read_kprobe"`
+	ReadKprobeTid    *ebpf.ProgramSpec `ebpf:"read_kprobe_tid"`
+	ReadKretprobe    *ebpf.ProgramSpec `ebpf:"read_kretprobe"`
+	ReadKretprobeTid *ebpf.ProgramSpec `ebpf:"read_kretprobe_tid"`
+	ReadSysEnter     *ebpf.ProgramSpec `ebpf:"read_sys_enter"`
+	ReadSysExit      *ebpf.ProgramSpec `ebpf:"read_sys_exit"`
+	ReadTpEnter      *ebpf.ProgramSpec `ebpf:"read_tp_enter"`
+	ReadTpEnterTid   *ebpf.ProgramSpec `ebpf:"read_tp_enter_tid"`
+	ReadTpExit       *ebpf.ProgramSpec `ebpf:"read_tp_exit"`
+	ReadTpExitTid    *ebpf.ProgramSpec `ebpf:"read_tp_exit_tid"`
 }
 
 // readlatMapSpecs contains maps before they are loaded into the kernel.
@@ -108,6 +117,7 @@ type readlatMapSpecs struct {
 	ReadHist     *ebpf.MapSpec `ebpf:"read_hist"`
 	ReadHistComm *ebpf.MapSpec `ebpf:"read_hist_comm"`
 	ReadStart    *ebpf.MapSpec `ebpf:"read_start"`
+	ReadStartTid *ebpf.MapSpec `ebpf:"read_start_tid"`
 }
 
 // readlatVariableSpecs contains global variables before they are loaded into the kernel.
@@ -144,6 +154,7 @@ type readlatMaps struct {
 	ReadHist     *ebpf.Map `ebpf:"read_hist"`
 	ReadHistComm *ebpf.Map `ebpf:"read_hist_comm"`
 	ReadStart    *ebpf.Map `ebpf:"read_start"`
+	ReadStartTid *ebpf.Map `ebpf:"read_start_tid"`
 }
 
 func (m *readlatMaps) Close() error {
@@ -151,6 +162,7 @@ func (m *readlatMaps) Close() error {
 		m.ReadHist,
 		m.ReadHistComm,
 		m.ReadStart,
+		m.ReadStartTid,
 	)
 }
 
@@ -169,14 +181,18 @@ type readlatVariables struct {
 //
 // It can be passed to loadReadlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type readlatPrograms struct {
-	ReadFentry    *ebpf.Program `ebpf:"read_fentry"`
-	ReadFexit     *ebpf.Program `ebpf:"read_fexit"`
-	ReadKprobe    *ebpf.Program `ebpf:"read_kprobe"`
-	ReadKretprobe *ebpf.Program `ebpf:"read_kretprobe"`
-	ReadSysEnter  *ebpf.Program `ebpf:"read_sys_enter"`
-	ReadSysExit   *ebpf.Program `ebpf:"read_sys_exit"`
-	ReadTpEnter   *ebpf.Program `ebpf:"read_tp_enter"`
-	ReadTpExit    *ebpf.Program `ebpf:"read_tp_exit"`
+	ReadFentry       *ebpf.Program `ebpf:"read_fentry"`
+	ReadFexit        *ebpf.Program `ebpf:"read_fexit"`
+	ReadKprobe       *ebpf.Program `ebpf:"read_kprobe"`
+	ReadKprobeTid    *ebpf.Program `ebpf:"read_kprobe_tid"`
+	ReadKretprobe    *ebpf.Program `ebpf:"read_kretprobe"`
+	ReadKretprobeTid *ebpf.Program `ebpf:"read_kretprobe_tid"`
+	ReadSysEnter     *ebpf.Program `ebpf:"read_sys_enter"`
+	ReadSysExit      *ebpf.Program `ebpf:"read_sys_exit"`
+	ReadTpEnter      *ebpf.Program `ebpf:"read_tp_enter"`
+	ReadTpEnterTid   *ebpf.Program `ebpf:"read_tp_enter_tid"`
+	ReadTpExit       *ebpf.Program `ebpf:"read_tp_exit"`
+	ReadTpExitTid    *ebpf.Program `ebpf:"read_tp_exit_tid"`
 }
 
 func (p *readlatPrograms) Close() error {
@@ -184,11 +200,15 @@ func (p *readlatPrograms) Close() error {
 		p.ReadFentry,
 		p.ReadFexit,
 		p.ReadKprobe,
+		p.ReadKprobeTid,
 		p.ReadKretprobe,
+		p.ReadKretprobeTid,
 		p.ReadSysEnter,
 		p.ReadSysExit,
 		p.ReadTpEnter,
+		p.ReadTpEnterTid,
 		p.ReadTpExit,
+		p.ReadTpExitTid,
 	)
 }
 

@@ -35,9 +35,11 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 		t.Fatalf("read_start: %v value %d", s.Type, s.ValueSize)
 	}
 	for _, s := range strategies {
-		for _, p := range s.progs {
-			if spec.Programs[p] == nil {
-				t.Errorf("strategy %s: program %s missing from the object", s.name, p)
+		for _, tid := range []bool{false, true} {
+			for _, p := range s.programNames(tid) {
+				if spec.Programs[p] == nil {
+					t.Errorf("strategy %s: program %s missing from the object", s.name, p)
+				}
 			}
 		}
 	}
@@ -58,18 +60,23 @@ func only(name string) map[string]bool {
 func TestPipeReadsLandInTheir20msBucket(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, s := range strategies {
-		t.Run(s.name, func(t *testing.T) {
-			p, err := Open(Options{Skip: only(s.name), PID: uint32(os.Getpid())})
-			if errors.Is(err, attach.ErrNoStrategy) {
-				t.Skipf("skipped: this kernel refuses %s: %v", s.name, err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			checkPipeReads(t, p, s.hook)
-		})
+		t.Run(s.name, func(t *testing.T) { pipeTest(t, s, false) })
+		if s.tidTwins {
+			t.Run(s.name+"_tid", func(t *testing.T) { pipeTest(t, s, true) })
+		}
 	}
+}
+
+func pipeTest(t *testing.T, s strategy, tid bool) {
+	p, err := Open(Options{Skip: only(s.name), PID: uint32(os.Getpid()), tidStorage: tid})
+	if errors.Is(err, attach.ErrNoStrategy) {
+		t.Skipf("skipped: this kernel refuses %s: %v", s.name, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	checkPipeReads(t, p, s.hook)
 }
 
 // checkPipeReads reads a pipe whose writer answers each read 19 ms after it
@@ -237,7 +244,15 @@ func TestReportNamesFailedStrategies(t *testing.T) {
 
 func TestByProcessNamesTheReader(t *testing.T) {
 	testenv.RequireRoot(t)
-	p, err := Open(Options{ByProcess: true})
+	t.Run("task_storage", func(t *testing.T) { byProcessTest(t, Options{ByProcess: true}) })
+	// The tid twins name threads; Go's threads carry the process's name.
+	t.Run("tid", func(t *testing.T) {
+		byProcessTest(t, Options{ByProcess: true, tidStorage: true, Skip: map[string]bool{"tp_btf": true}})
+	})
+}
+
+func byProcessTest(t *testing.T, opts Options) {
+	p, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +312,7 @@ func TestStrategiesLoad(t *testing.T) {
 	}
 	for _, s := range strategies {
 		t.Run(s.name, func(t *testing.T) {
-			coll, err := load(s.progs, l, Options{})
+			coll, err := load(s.programNames(false), l, Options{})
 			if err != nil && s.name == "fentry" {
 				t.Skipf("skipped: this kernel refuses to load fentry/fexit programs: %v", err)
 			}

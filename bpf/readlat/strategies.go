@@ -3,8 +3,10 @@ package readlat
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
@@ -16,16 +18,37 @@ type strategy struct {
 	hook   string // vigil.hook attribute of the values it measures
 	progs  []string
 	attach func(map[string]*ebpf.Program) ([]link.Link, error)
+	// tidTwins: the programs have <name>_tid twins for kernels without
+	// task storage.
+	tidTwins bool
 }
 
 // strategies, best first: fentry has the least overhead; kprobes work
 // without BTF; tp_btf costs less than classic tracepoints, which work
 // everywhere BPF does.
 var strategies = []strategy{
-	{"fentry", "vfs_read", []string{"read_fentry", "read_fexit"}, attachTracing("read_fentry", "read_fexit")},
-	{"kprobe", "vfs_read", []string{"read_kprobe", "read_kretprobe"}, attachKprobes},
-	{"tp_btf", "syscall", []string{"read_sys_enter", "read_sys_exit"}, attachTracing("read_sys_enter", "read_sys_exit")},
-	{"tracepoint", "syscall", []string{"read_tp_enter", "read_tp_exit"}, attachTracepoints},
+	{"fentry", "vfs_read", []string{"read_fentry", "read_fexit"}, attachTracing("read_fentry", "read_fexit"), false},
+	{"kprobe", "vfs_read", []string{"read_kprobe", "read_kretprobe"}, attachKprobes, true},
+	{"tp_btf", "syscall", []string{"read_sys_enter", "read_sys_exit"}, attachTracing("read_sys_enter", "read_sys_exit"), false},
+	{"tracepoint", "syscall", []string{"read_tp_enter", "read_tp_exit"}, attachTracepoints, true},
+}
+
+// haveTaskStorage is whether the kernel has BPF_MAP_TYPE_TASK_STORAGE (5.11).
+var haveTaskStorage = sync.OnceValue(func() bool {
+	return features.HaveMapType(ebpf.TaskStorage) == nil
+})
+
+// programNames returns the programs to load for s: the _tid twins when
+// task storage is missing (or tid is forced) and s has them.
+func (s strategy) programNames(tid bool) []string {
+	if !s.tidTwins || (!tid && haveTaskStorage()) {
+		return s.progs
+	}
+	out := make([]string, len(s.progs))
+	for i, n := range s.progs {
+		out[i] = n + "_tid"
+	}
+	return out
 }
 
 // readSyscalls are the syscalls the tracepoint strategies time.
