@@ -166,6 +166,10 @@ int read_kretprobe(void *ctx)
 	return 0;
 }
 
+/* id is the number in the calling task's own syscall table: a 32-bit task
+ * on a 64-bit kernel numbers its syscalls differently, so its reads are
+ * missed and a few of its other calls may be timed (the classic syscalls
+ * tracepoints skip such tasks altogether). */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(read_sys_enter, void *regs, long id)
 {
