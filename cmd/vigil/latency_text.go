@@ -53,7 +53,7 @@ func writeHistogram(w io.Writer, name string, s hist.Series) error {
 	for _, o := range octaves {
 		max = maxU(max, o.Count)
 	}
-	fmt.Fprintf(w, "%22s : %-9s distribution\n", "usecs", "count")
+	fmt.Fprintf(w, "%10s%14s : %-9s distribution\n", "usecs", "", "count")
 	if h.ZeroCount > 0 {
 		writeRow(w, "0", "0", h.ZeroCount, max)
 	}
