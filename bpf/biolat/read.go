@@ -1,6 +1,8 @@
 package biolat
 
 import (
+	"errors"
+
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
 )
@@ -17,6 +19,9 @@ var directions = []string{"read", "write"}
 // Read returns the latency histograms, one per direction, cumulative since
 // attach.
 func (p *Program) Read() ([]hist.Reading, error) {
+	if p.hists == nil {
+		return nil, errors.New("reading biolat: program is closed")
+	}
 	r := hist.Reading{
 		Name: Metric, Unit: "s",
 		Description: "Block I/O latency, from issue to the device driver to completion, of reads and writes.",

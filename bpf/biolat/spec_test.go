@@ -168,3 +168,12 @@ func TestRequestArgRunningKernel(t *testing.T) {
 		t.Errorf("block_rq_complete: argument %d (%v)", i, err)
 	}
 }
+
+func TestBadScaleIsRefused(t *testing.T) {
+	for _, scale := range []int32{-1, 5, 20} {
+		_, err := Open(Options{Scale: scale})
+		if err == nil || !strings.Contains(err.Error(), "scale") {
+			t.Errorf("scale %d: %v, want an error naming the scale", scale, err)
+		}
+	}
+}

@@ -128,3 +128,12 @@ func TestMovedSetStateFieldIsRefused(t *testing.T) {
 		t.Fatalf("missing family field: %v", err)
 	}
 }
+
+func TestBadScaleIsRefused(t *testing.T) {
+	for _, scale := range []int32{-1, 5, 20} {
+		_, err := Open(Options{Scale: scale})
+		if err == nil || !strings.Contains(err.Error(), "scale") {
+			t.Errorf("scale %d: %v, want an error naming the scale", scale, err)
+		}
+	}
+}
