@@ -3,9 +3,11 @@ package symbolizer
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Bounds on what is read from an ELF file. Files come from other people's
@@ -73,14 +75,43 @@ func (img *elfImage) toVaddr(off uint64) (uint64, bool) {
 // section returns the named section when its size is within bounds and, for
 // sections stored in the file, its bytes lie inside the file.
 func (img *elfImage) section(name string, limit uint64) *elf.Section {
-	s := img.f.Section(name)
+	if s := img.f.Section(name); img.sectionOK(s, limit) {
+		return s
+	}
+	return nil
+}
+
+// sectionOK checks a section's claimed sizes against the bound and the file.
+func (img *elfImage) sectionOK(s *elf.Section, limit uint64) bool {
 	if s == nil || s.Type == elf.SHT_NOBITS || s.Size > limit {
-		return nil
+		return false
 	}
 	if s.Offset > uint64(img.size) || s.FileSize > uint64(img.size)-s.Offset {
-		return nil
+		return false
 	}
-	return s
+	return img.compressionOK(s)
+}
+
+// maxCompressionRatio bounds the size a compressed section may claim
+// relative to its bytes in the file: the parser allocates the claimed size
+// up front. Real debug sections compress 3 to 10 times.
+const maxCompressionRatio = 256
+
+// compressionOK checks the claimed uncompressed size of SHF_COMPRESSED and
+// old-style ".zdebug" (a "ZLIB" magic and a big-endian size) sections.
+func (img *elfImage) compressionOK(s *elf.Section) bool {
+	limit := s.FileSize * maxCompressionRatio
+	if s.Flags&elf.SHF_COMPRESSED != 0 && s.Size > limit {
+		return false
+	}
+	if !strings.HasPrefix(s.Name, ".zdebug") {
+		return true
+	}
+	var hdr [12]byte
+	if _, err := s.ReadAt(hdr[:], 0); err != nil {
+		return true // the parser fails on it without allocating
+	}
+	return string(hdr[:4]) != "ZLIB" || binary.BigEndian.Uint64(hdr[4:]) <= limit
 }
 
 // sectionData reads a bounded section, nil when absent or out of bounds.
@@ -160,13 +191,16 @@ func (img *elfImage) elfSymbols() (out []symbol, err error) {
 			out, err = nil, errPanic(r)
 		}
 	}()
-	for _, name := range []string{".symtab", ".dynsym"} {
-		s := img.section(name, maxSectionSize)
-		if s == nil || s.Entsize == 0 || s.Size/s.Entsize > maxSymbols {
+	for _, typ := range []elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
+		// The parser takes the first section of the type and its linked
+		// string table: check both before it reads them.
+		s := img.f.SectionByType(typ)
+		if !img.sectionOK(s, maxSectionSize) || s.Entsize == 0 || s.Size/s.Entsize > maxSymbols ||
+			int(s.Link) >= len(img.f.Sections) || !img.sectionOK(img.f.Sections[s.Link], maxSectionSize) {
 			continue
 		}
 		var syms []elf.Symbol
-		if name == ".symtab" {
+		if typ == elf.SHT_SYMTAB {
 			syms, err = img.f.Symbols()
 		} else {
 			syms, err = img.f.DynamicSymbols()

@@ -39,6 +39,9 @@ func (img *elfImage) goTable() (t *gosym.Table, err error) {
 	if s := img.f.Section(".text"); s != nil {
 		text = s.Addr
 	}
+	if err := checkPclntabHeader(data); err != nil {
+		return nil, err
+	}
 	t, err = gosym.NewTable(nil, gosym.NewLineTable(data, text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: go pclntab: %w", ErrMalformed, err)
@@ -143,6 +146,23 @@ func findPclntab(seg []byte) int {
 		}
 	}
 	return -1
+}
+
+// checkPclntabHeader bounds the function count the header claims by the
+// table's size before the parser allocates a slot per function.
+func checkPclntabHeader(data []byte) error {
+	if len(data) < 16 {
+		return fmt.Errorf("%w: go pclntab of %d bytes", ErrMalformed, len(data))
+	}
+	ptr := uint64(data[7])
+	if ptr != 4 && ptr != 8 {
+		return fmt.Errorf("%w: go pclntab pointer size %d", ErrMalformed, ptr)
+	}
+	nfunc := uint64(binary.LittleEndian.Uint32(data[8:]))
+	if nfunc*8 > uint64(len(data)) {
+		return fmt.Errorf("%w: go pclntab claims %d functions in %d bytes", ErrMalformed, nfunc, len(data))
+	}
+	return nil
 }
 
 // goFrames names pc from the Go table: one frame, as the table records the

@@ -175,6 +175,9 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 			}
 		}
 	}
+	if img.f.Type == elf.ET_REL {
+		return nil // relocatable objects are never mapped; relocating DWARF is more untrusted work
+	}
 	d, err := img.f.DWARF()
 	if err != nil {
 		return nil
