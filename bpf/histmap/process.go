@@ -35,15 +35,23 @@ func (k CommKey) String() string {
 	return string(k[:])
 }
 
+// CheckMaxSeries validates a cardinality cap (0 means DefaultMaxSeries).
+func CheckMaxSeries(n int) error {
+	if n < 0 || n > MaxSeriesLimit {
+		return fmt.Errorf("max series %d: must be between 1 and %d (0 for the default, %d)", n, MaxSeriesLimit, DefaultMaxSeries)
+	}
+	return nil
+}
+
 // SetupByProcess prepares the breakdown in spec before load: byVar is the
 // program's bool constant switching it on, mapName its per-CPU hash. With
 // the breakdown off the hash is shrunk to one entry so it costs nothing.
 func SetupByProcess(spec *ebpf.CollectionSpec, byVar, mapName string, on bool, maxSeries int) error {
+	if err := CheckMaxSeries(maxSeries); err != nil {
+		return err
+	}
 	if maxSeries == 0 {
 		maxSeries = DefaultMaxSeries
-	}
-	if maxSeries < 1 || maxSeries > MaxSeriesLimit {
-		return fmt.Errorf("max series %d: must be between 1 and %d", maxSeries, MaxSeriesLimit)
 	}
 	m, ok := spec.Maps[mapName]
 	if !ok {

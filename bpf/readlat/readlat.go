@@ -66,6 +66,9 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read latency: %w", err)
 	}
+	if err := histmap.CheckMaxSeries(opts.MaxSeries); err != nil {
+		return nil, fmt.Errorf("read latency: %w", err)
+	}
 	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {

@@ -323,3 +323,12 @@ func TestStrategiesLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestBadOptionsAreNotAttachFailures(t *testing.T) {
+	for _, o := range []Options{{Scale: 9}, {Scale: -1}, {ByProcess: true, MaxSeries: -2}, {MaxSeries: histmap.MaxSeriesLimit + 1}} {
+		_, err := Open(o)
+		if err == nil || errors.Is(err, attach.ErrNoStrategy) {
+			t.Fatalf("options %+v: error %v, want a validation error", o, err)
+		}
+	}
+}

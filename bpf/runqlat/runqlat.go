@@ -59,6 +59,9 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run-queue delay: %w", err)
 	}
+	if err := histmap.CheckMaxSeries(opts.MaxSeries); err != nil {
+		return nil, fmt.Errorf("run-queue delay: %w", err)
+	}
 	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {

@@ -195,3 +195,12 @@ func TestSkipTakesTracepoint(t *testing.T) {
 		t.Fatalf("stats for %d programs, want 3", len(st))
 	}
 }
+
+func TestBadOptionsAreNotAttachFailures(t *testing.T) {
+	for _, o := range []Options{{Scale: 9}, {Scale: -1}, {ByProcess: true, MaxSeries: -2}, {MaxSeries: histmap.MaxSeriesLimit + 1}} {
+		_, err := Open(o)
+		if err == nil || errors.Is(err, attach.ErrNoStrategy) {
+			t.Fatalf("options %+v: error %v, want a validation error", o, err)
+		}
+	}
+}
