@@ -97,7 +97,9 @@ func TestInitramfsHoldsInitJobsAndModules(t *testing.T) {
 	bb := writeTemp(t, dir, "busybox", "BB")
 	img := Image{
 		Busybox: bb,
-		Jobs:    []Job{{Name: "x", Binary: bin, Args: []string{"-test.v"}, Timeout: 90e9}},
+		Jobs:    []Job{{Name: "x", Binary: bin, Args: []string{"-test.v"}, Dir: "src/bpf/x", Timeout: 90e9}},
+		Trees:   map[string]string{"src/bpf/x/testdata": dir},
+		Files:   []HostFile{{Host: bb, Guest: "usr/local/bin/tool"}},
 		Modules: []Module{{Name: "null_blk", Data: []byte("ko")}},
 	}
 	out := filepath.Join(dir, "initramfs.cpio")
@@ -110,15 +112,27 @@ func TestInitramfsHoldsInitJobsAndModules(t *testing.T) {
 	}
 	files := map[string]string{}
 	for _, e := range readNewc(t, b) {
+		if e.mode&modeDir != 0 {
+			if files[e.name] == "dir" {
+				t.Errorf("directory %s added twice", e.name)
+			}
+			files[e.name] = "dir"
+			continue
+		}
 		files[e.name] = e.data
 	}
 	checks := map[string]string{
-		"bin/busybox":         "BB",
-		"jobs/x/x.test":       "ELF",
-		"modules/null_blk.ko": "ko",
-		"modules.order":       "null_blk\n",
-		"jobs.txt":            "x\t90\t./x.test -test.v\n",
-		"init":                string(initScript),
+		"bin/busybox":               "BB",
+		"src/bpf/x/x.test":          "ELF",
+		"src/bpf/x/testdata/x.test": "ELF",
+		"usr/local/bin/tool":        "BB",
+		"modules/null_blk.ko":       "ko",
+		"modules.order":             "null_blk\n",
+		"jobs.txt":                  "x\t90\t/src/bpf/x\t./x.test -test.v\n",
+		"init":                      string(initScript),
+	}
+	for _, d := range []string{"src", "src/bpf", "src/bpf/x", "usr", "usr/local", "usr/local/bin"} {
+		checks[d] = "dir"
 	}
 	for name, want := range checks {
 		if got, ok := files[name]; !ok || got != want {

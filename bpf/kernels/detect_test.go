@@ -28,8 +28,8 @@ func TestHasVirtFlag(t *testing.T) {
 }
 
 func TestJobListRoundsTimeoutsUp(t *testing.T) {
-	got := jobList([]Job{{Name: "a", Binary: "/x/a.test", Args: []string{"-test.v"}, Timeout: 1}})
-	if got != "a\t1\t./a.test -test.v\n" {
+	got := jobList([]Job{{Name: "a", Binary: "/x/a.test", Args: []string{"-test.v"}, Dir: "src/a/", Timeout: 1}})
+	if got != "a\t1\t/src/a\t./a.test -test.v\n" {
 		t.Errorf("jobList = %q", got)
 	}
 }

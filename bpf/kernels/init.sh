@@ -4,12 +4,14 @@
 # the kernel's own messages, which would otherwise cut into result lines),
 # then power off.
 /bin/busybox --install -s /bin
-export PATH=/bin HOME=/root TMPDIR=/tmp
+export PATH=/usr/local/bin:/bin HOME=/root TMPDIR=/tmp
 mkdir -p /proc /sys /dev /tmp /root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /var && ln -s /run /var/run
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
@@ -26,10 +28,10 @@ while read -r mod; do
 		echo "vigil-module: $mod failed: $(cat /tmp/insmod.err)" > $out
 	fi
 done < /modules.order
-while IFS='	' read -r name secs cmd; do
+while IFS='	' read -r name secs dir cmd; do
 	echo "vigil-begin: $name" > $out
 	start=$(date +%s)
-	cd /jobs/$name
+	cd $dir
 	timeout $secs $cmd > $out 2>&1
 	rc=$?
 	cd /

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -16,10 +18,10 @@ var initScript []byte
 
 // Job is one program the guest runs, with its own timeout.
 type Job struct {
-	Name    string        // also the guest directory /jobs/<Name>
+	Name    string        // names the job in the results
 	Binary  string        // host path of a statically linked executable
-	Args    []string      // e.g. -test.v
-	DataDir string        // optional host directory copied to /jobs/<Name>/testdata
+	Args    []string      // e.g. -test.v; no spaces inside one argument
+	Dir     string        // guest working directory, relative to /; the binary goes there
 	Timeout time.Duration // the guest kills the job after this long
 }
 
@@ -27,7 +29,9 @@ type Job struct {
 type Image struct {
 	Busybox string // host path of a static busybox
 	Jobs    []Job
-	Modules []Module // loaded in this order before the jobs run
+	Modules []Module          // loaded in this order before the jobs run
+	Trees   map[string]string // guest directory -> host directory copied there (test data)
+	Files   []HostFile        // host programs and the libraries they need
 }
 
 // WriteInitramfs writes img as an uncompressed newc cpio archive. It stays
@@ -55,8 +59,9 @@ func WriteInitramfs(path string, img Image) (err error) {
 }
 
 func writeImage(c *cpioWriter, img Image) error {
-	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "root", "jobs", "modules"} {
-		if err := c.Dir(d); err != nil {
+	dirs := newDirSet(c)
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "run", "root", "modules"} {
+		if err := dirs.ensure(d); err != nil {
 			return err
 		}
 	}
@@ -69,12 +74,52 @@ func writeImage(c *cpioWriter, img Image) error {
 	if err := writeModules(c, img.Modules); err != nil {
 		return err
 	}
+	for _, f := range img.Files {
+		if err := dirs.ensure(path.Dir(f.Guest)); err != nil {
+			return err
+		}
+		if err := copyFile(c, f.Host, f.Guest, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, guest := range sortedTrees(img.Trees) {
+		host := img.Trees[guest]
+		if err := dirs.ensure(path.Dir(guest)); err != nil {
+			return err
+		}
+		if err := copyTree(c, host, guest); err != nil {
+			return err
+		}
+		dirs.done[guest] = true
+	}
 	for _, j := range img.Jobs {
-		if err := writeJob(c, j); err != nil {
+		if err := writeJob(c, dirs, j); err != nil {
 			return fmt.Errorf("job %s: %w", j.Name, err)
 		}
 	}
 	return c.File("jobs.txt", 0o644, []byte(jobList(img.Jobs)))
+}
+
+// dirSet adds each parent directory once, before anything inside it.
+type dirSet struct {
+	c    *cpioWriter
+	done map[string]bool
+}
+
+func newDirSet(c *cpioWriter) *dirSet {
+	return &dirSet{c: c, done: map[string]bool{".": true, "/": true, "": true}}
+}
+
+func (d *dirSet) ensure(dir string) error {
+	dir = strings.Trim(dir, "/")
+	if d.done[dir] {
+		return nil
+	}
+	if err := d.ensure(path.Dir(dir)); err != nil {
+		return err
+	}
+	d.done[dir] = true
+	return d.c.Dir(dir)
 }
 
 func writeModules(c *cpioWriter, mods []Module) error {
@@ -88,25 +133,23 @@ func writeModules(c *cpioWriter, mods []Module) error {
 	return c.File("modules.order", 0o644, []byte(order.String()))
 }
 
-func writeJob(c *cpioWriter, j Job) error {
+func writeJob(c *cpioWriter, dirs *dirSet, j Job) error {
 	if strings.ContainsAny(j.Name, "/ \t\n") || j.Name == "" {
 		return fmt.Errorf("job name %q must be one path element", j.Name)
 	}
-	dir := "jobs/" + j.Name
-	if err := c.Dir(dir); err != nil {
+	for _, a := range j.Args {
+		if strings.ContainsAny(a, " \t\n") {
+			return fmt.Errorf("argument %q: the guest splits arguments at spaces", a)
+		}
+	}
+	if err := dirs.ensure(j.Dir); err != nil {
 		return err
 	}
-	if err := copyFile(c, j.Binary, dir+"/"+filepath.Base(j.Binary), 0o755); err != nil {
-		return err
-	}
-	if j.DataDir == "" {
-		return nil
-	}
-	return copyTree(c, j.DataDir, dir+"/testdata")
+	return copyFile(c, j.Binary, path.Join(strings.Trim(j.Dir, "/"), filepath.Base(j.Binary)), 0o755)
 }
 
-// jobList is the guest's job table: name, timeout in seconds, command line,
-// separated by tabs.
+// jobList is the guest's job table: name, timeout in seconds, working
+// directory, command line, separated by tabs.
 func jobList(jobs []Job) string {
 	var b strings.Builder
 	for _, j := range jobs {
@@ -115,7 +158,7 @@ func jobList(jobs []Job) string {
 			secs = 1
 		}
 		cmd := append([]string{"./" + filepath.Base(j.Binary)}, j.Args...)
-		fmt.Fprintf(&b, "%s\t%d\t%s\n", j.Name, secs, strings.Join(cmd, " "))
+		fmt.Fprintf(&b, "%s\t%d\t/%s\t%s\n", j.Name, secs, strings.Trim(j.Dir, "/"), strings.Join(cmd, " "))
 	}
 	return b.String()
 }
@@ -147,4 +190,13 @@ func copyTree(c *cpioWriter, src, dst string) error {
 		}
 		return nil // sockets, links and the like have no place in a guest
 	})
+}
+
+func sortedTrees(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

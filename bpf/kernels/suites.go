@@ -3,8 +3,10 @@ package kernels
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -86,21 +88,40 @@ func goBuild(ctx context.Context, root string, args ...string) error {
 }
 
 // TestJob is the guest job that runs a suite's test binary verbosely, with
-// Go's own timeout a little inside the guest's so a hang prints stacks.
-func TestJob(s Suite, binary, root string, timeout time.Duration) Job {
-	j := Job{
+// Go's own timeout a little inside the guest's so a hang prints stacks. It
+// runs in src/<package dir>, the package's place in a copy of the tree, so
+// relative paths to testdata (its own or a sibling's) resolve as they do
+// under go test.
+func TestJob(s Suite, binary string, timeout time.Duration) Job {
+	return Job{
 		Name:    s.Name,
 		Binary:  binary,
 		Args:    []string{"-test.v", "-test.count=1", fmt.Sprintf("-test.timeout=%ds", int((timeout-15*time.Second)/time.Second))},
+		Dir:     path.Join(guestSrc, s.Dir),
 		Timeout: timeout,
 	}
-	if td := filepath.Join(root, s.Dir, "testdata"); dirExists(td) {
-		j.DataDir = td
-	}
-	return j
 }
 
-func dirExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
+// guestSrc is where the guest keeps its copy of the tree's test data.
+const guestSrc = "src"
+
+// TestData finds every testdata directory under bpf/ and maps it to its
+// place under the guest's src/.
+func TestData(root string) (map[string]string, error) {
+	trees := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(root, "bpf"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || d.Name() != "testdata" {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		trees[path.Join(guestSrc, filepath.ToSlash(rel))] = p
+		return filepath.SkipDir
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding test data: %w", err)
+	}
+	return trees, nil
 }

@@ -21,6 +21,7 @@ type config struct {
 	kernels    []string
 	suites     []string
 	modules    []string
+	tools      []string
 	jobTimeout time.Duration
 	bootBudget time.Duration
 	memoryMB   int
@@ -47,13 +48,15 @@ func main() {
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	var cfg config
-	var kernelList, suiteList, moduleList string
+	var kernelList, suiteList, moduleList, toolList string
 	fs.StringVar(&cfg.cache, "cache", ".cache/kernels", "directory for downloaded kernels, built images and logs")
 	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64",
 		"comma-separated Debian kernel packages (meta-packages are resolved to their current version)")
 	fs.StringVar(&suiteList, "suites", "", "comma-separated test packages to run (default: every bpf/ package with tests)")
 	fs.StringVar(&moduleList, "modules", "null_blk,loop,veth,sch_netem",
 		"comma-separated kernel modules the guest loads before the tests (block devices, netns links, delay)")
+	fs.StringVar(&toolList, "tools", "ip,losetup",
+		"comma-separated host programs copied into the guest with their libraries, for the tests' workloads")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 5*time.Minute, "time limit of each test binary inside the guest")
 	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 2*time.Minute, "time allowed per VM for boot and power-off, on top of the jobs")
 	fs.IntVar(&cfg.memoryMB, "memory", 1024, "guest memory in MiB")
@@ -61,6 +64,7 @@ func parseFlags(args []string) (config, error) {
 		return cfg, err
 	}
 	cfg.kernels, cfg.suites, cfg.modules = split(kernelList), split(suiteList), split(moduleList)
+	cfg.tools = split(toolList)
 	if cfg.jobTimeout < 30*time.Second {
 		return cfg, fmt.Errorf("-job-timeout %s: must be at least 30s", cfg.jobTimeout)
 	}

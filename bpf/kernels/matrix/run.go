@@ -82,7 +82,7 @@ func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, ma
 	if err != nil {
 		return nil, nil, err
 	}
-	jobs := []kernels.Job{{Name: "probe", Binary: probe, Timeout: cfg.jobTimeout}}
+	jobs := []kernels.Job{{Name: "probe", Binary: probe, Dir: "probe", Timeout: cfg.jobTimeout}}
 	failures := map[string]error{}
 	for _, s := range suites {
 		bin, err := kernels.BuildTest(ctx, root, out, s)
@@ -90,7 +90,7 @@ func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, ma
 			failures[s.Name] = err
 			continue
 		}
-		jobs = append(jobs, kernels.TestJob(s, bin, root, cfg.jobTimeout))
+		jobs = append(jobs, kernels.TestJob(s, bin, cfg.jobTimeout))
 	}
 	return jobs, failures, nil
 }
@@ -98,7 +98,7 @@ func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, ma
 func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.Kernel, jobs []kernels.Job) kernels.Run {
 	run := kernels.Run{Kernel: k.Release}
 	img := filepath.Join(cache, "images", k.Release+".cpio")
-	if err := buildImage(k, img, jobs, cfg.modules); err != nil {
+	if err := buildImage(k, img, jobs, cfg); err != nil {
 		run.Err = err
 		return run
 	}
@@ -115,9 +115,9 @@ func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.K
 	return run
 }
 
-func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, modules []string) error {
+func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, cfg config) error {
 	defer stopwatch("build initramfs", "kernel", k.Release)()
-	mods, err := kernels.Modules(k, modules)
+	mods, err := kernels.Modules(k, cfg.modules)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,19 @@ func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, modules []str
 	if err != nil {
 		return err
 	}
-	return kernels.WriteInitramfs(path, kernels.Image{Busybox: bb, Jobs: jobs, Modules: mods})
+	tools, err := kernels.HostTools(cfg.tools)
+	if err != nil {
+		return err
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	trees, err := kernels.TestData(root)
+	if err != nil {
+		return err
+	}
+	return kernels.WriteInitramfs(path, kernels.Image{Busybox: bb, Jobs: jobs, Modules: mods, Trees: trees, Files: tools})
 }
 
 func readResults(path string, runErr error) (kernels.Result, error) {

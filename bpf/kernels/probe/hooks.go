@@ -4,7 +4,11 @@ import (
 	"io"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/selftest"
+	"github.com/vigil-ebpf/vigil/bpf/readlat"
+	"github.com/vigil-ebpf/vigil/bpf/runqlat"
+	"github.com/vigil-ebpf/vigil/bpf/tcplat"
 )
 
 type hook struct {
@@ -13,17 +17,59 @@ type hook struct {
 	open  opener
 }
 
+// reporter is what every hook package's handle offers.
+type reporter interface {
+	Report() attach.Report
+	Close() error
+}
+
+// single adapts a package whose Open attaches one hook.
+func single[T reporter](hookName string, open func(skip map[string]bool) (T, error)) opener {
+	return func(skip map[string]bool) (attach.Report, io.Closer, error) {
+		p, err := open(skip)
+		if err != nil {
+			return reportOf(err, hookName), nil, err
+		}
+		return p.Report(), p, nil
+	}
+}
+
 // hooks lists every hook the matrix probes: one adapter per package, since
 // each has its own Options type.
 func hooks() []hook {
 	return []hook{
-		{selftest.Hook, "selftest", func(skip map[string]bool) (attach.Report, io.Closer, error) {
-			c, err := selftest.Open(selftest.Options{Skip: skip})
-			if err != nil {
-				return reportOf(err, selftest.Hook), nil, err
+		{selftest.Hook, "selftest", single(selftest.Hook, func(skip map[string]bool) (*selftest.Counter, error) {
+			return selftest.Open(selftest.Options{Skip: skip})
+		})},
+		{"read", "readlat", single("read", func(skip map[string]bool) (*readlat.Program, error) {
+			return readlat.Open(readlat.Options{Skip: skip})
+		})},
+		{"runqueue", "runqlat", single("runqueue", func(skip map[string]bool) (*runqlat.Program, error) {
+			return runqlat.Open(runqlat.Options{Skip: skip})
+		})},
+		{tcplat.HookConnect, "tcplat", tcpHook(tcplat.HookConnect)},
+		{tcplat.HookRTT, "tcplat", tcpHook(tcplat.HookRTT)},
+		{tcplat.HookRetransmit, "tcplat", tcpHook(tcplat.HookRetransmit)},
+		{"profile", "cpuprofile", single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
+			return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+		})},
+	}
+}
+
+// tcpHook picks one hook out of tcplat, whose Open attaches all three and
+// fails only when none attaches.
+func tcpHook(name string) opener {
+	return func(skip map[string]bool) (attach.Report, io.Closer, error) {
+		p, err := tcplat.Open(tcplat.Options{Skip: skip})
+		if err != nil {
+			return reportOf(err, name), nil, err
+		}
+		for _, r := range p.Reports() {
+			if r.Hook == name {
+				return r, p, nil
 			}
-			return c.Report(), c, nil
-		}},
+		}
+		return attach.Report{Hook: name}, p, nil
 	}
 }
 

@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
@@ -21,6 +22,9 @@ type opener func(skip map[string]bool) (attach.Report, io.Closer, error)
 const maxSteps = 8
 
 func main() {
+	// Packages warn when a hook is disabled; here that is the expected end
+	// of every chain, so only errors are worth printing.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	failed := false
 	for _, h := range hooks() {
 		fmt.Printf("vigil-suite: hook=%s suite=%s\n", h.name, h.suite)
@@ -43,14 +47,18 @@ func walk(w io.Writer, hook string, open opener) bool {
 			r.Hook = hook
 		}
 		fmt.Fprintln(w, report.Line(r, skip))
-		if err != nil {
+		if c != nil {
+			if cerr := c.Close(); cerr != nil {
+				fmt.Fprintf(w, "probe: closing %s (%s): %v\n", hook, r.Chosen, cerr)
+			}
+		}
+		// The chain ends when nothing attaches, whether Open failed or (for
+		// packages with several hooks) succeeded without this one.
+		if err != nil || r.Chosen == "" {
 			return step > 0
 		}
-		if cerr := c.Close(); cerr != nil {
-			fmt.Fprintf(w, "probe: closing %s (%s): %v\n", hook, r.Chosen, cerr)
-		}
-		if r.Chosen == "" || skip[r.Chosen] {
-			return false
+		if skip[r.Chosen] {
+			return false // chose a strategy it was told to skip
 		}
 		skip[r.Chosen] = true
 	}
