@@ -33,3 +33,21 @@ func TestTableShowsChainsTestsAndFailures(t *testing.T) {
 		t.Error("a finished run whose jobs all exited 0 is reported as failed")
 	}
 }
+
+func TestMissingRequirements(t *testing.T) {
+	res := parseFile(t, "testdata/results.log")
+	reqs, err := ParseRequirements("read=fentry, read=tp_btf,tcp_rtt=kprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Missing(Run{Result: res}, reqs)
+	want := []Requirement{{"read", "tp_btf"}, {"tcp_rtt", "kprobe"}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Missing = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"read", "=fentry", "read="} {
+		if _, err := ParseRequirements(bad); err == nil {
+			t.Errorf("ParseRequirements(%q) accepted", bad)
+		}
+	}
+}

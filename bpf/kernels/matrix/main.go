@@ -14,7 +14,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/kernels"
 )
+
+// defaultRequire is every strategy of every hook: Debian's 6.1 and 6.12
+// kernels offer them all, so on those each must attach and work.
+const defaultRequire = "selftest=fentry,selftest=kprobe,selftest=tp_btf,selftest=tracepoint," +
+	"read=fentry,read=kprobe,read=tp_btf,read=tracepoint," +
+	"runqueue=tp_btf,runqueue=tracepoint,block=tp_btf,block=tracepoint," +
+	"tcp_connect=fentry,tcp_connect=kprobe,tcp_connect=tracepoint," +
+	"tcp_rtt=fentry,tcp_rtt=kprobe,tcp_rtt=tracepoint,tcp_retransmit=tracepoint," +
+	"profile=perf_event_link,profile=perf_event_ioctl"
 
 type config struct {
 	cache      string
@@ -22,6 +33,7 @@ type config struct {
 	suites     []string
 	modules    []string
 	tools      []string
+	require    []kernels.Requirement
 	jobTimeout time.Duration
 	bootBudget time.Duration
 	memoryMB   int
@@ -48,7 +60,7 @@ func main() {
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	var cfg config
-	var kernelList, suiteList, moduleList, toolList string
+	var kernelList, suiteList, moduleList, toolList, requireList string
 	fs.StringVar(&cfg.cache, "cache", ".cache/kernels", "directory for downloaded kernels, built images and logs")
 	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64",
 		"comma-separated Debian kernel packages (meta-packages are resolved to their current version)")
@@ -57,6 +69,8 @@ func parseFlags(args []string) (config, error) {
 		"comma-separated kernel modules the guest loads before the tests (block devices, netns links, delay)")
 	fs.StringVar(&toolList, "tools", "ip,losetup",
 		"comma-separated host programs copied into the guest with their libraries, for the tests' workloads")
+	fs.StringVar(&requireList, "require", defaultRequire,
+		"comma-separated hook=strategy pairs every kernel must attach at some point of the hook's fallback chain")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 5*time.Minute, "time limit of each test binary inside the guest")
 	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 2*time.Minute, "time allowed per VM for boot and power-off, on top of the jobs")
 	fs.IntVar(&cfg.memoryMB, "memory", 1024, "guest memory in MiB")
@@ -65,6 +79,10 @@ func parseFlags(args []string) (config, error) {
 	}
 	cfg.kernels, cfg.suites, cfg.modules = split(kernelList), split(suiteList), split(moduleList)
 	cfg.tools = split(toolList)
+	var err error
+	if cfg.require, err = kernels.ParseRequirements(requireList); err != nil {
+		return cfg, fmt.Errorf("-require: %w", err)
+	}
 	if cfg.jobTimeout < 30*time.Second {
 		return cfg, fmt.Errorf("-job-timeout %s: must be at least 30s", cfg.jobTimeout)
 	}

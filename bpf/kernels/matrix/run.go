@@ -46,6 +46,10 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	failed = len(buildFailures) > 0
 	for _, r := range runs {
 		failed = failed || r.Failed()
+		for _, m := range kernels.Missing(r, cfg.require) {
+			fmt.Printf("%s: hook %s never attached with %s\n", r.Kernel, m.Hook, m.Strategy)
+			failed = true
+		}
 	}
 	return failed, nil
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/biolat"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/selftest"
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
@@ -50,6 +51,9 @@ func hooks() []hook {
 		{tcplat.HookConnect, "tcplat", tcpHook(tcplat.HookConnect)},
 		{tcplat.HookRTT, "tcplat", tcpHook(tcplat.HookRTT)},
 		{tcplat.HookRetransmit, "tcplat", tcpHook(tcplat.HookRetransmit)},
+		{biolat.Hook, "biolat", single(biolat.Hook, func(skip map[string]bool) (*biolat.Program, error) {
+			return biolat.Open(biolat.Options{Skip: skip})
+		})},
 		{"profile", "cpuprofile", single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
 			return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 		})},
