@@ -34,6 +34,7 @@ type Profiler struct {
 	rb     *ringbuf.Reader
 	report attach.Report
 	opts   Options
+	ncpu   int
 
 	mu           sync.Mutex // serialises Drain
 	active       uint32
@@ -57,7 +58,7 @@ func Open(opts Options) (*Profiler, error) {
 		// Kernels from 5.11 charge BPF memory to the cgroup instead.
 		slog.Debug("raising RLIMIT_MEMLOCK refused", "component", "cpuprofile", "err", err)
 	}
-	p := &Profiler{opts: opts}
+	p := &Profiler{opts: opts, ncpu: len(cpus)}
 	if err := p.load(len(cpus)); err != nil {
 		return nil, err
 	}
@@ -192,7 +193,7 @@ func (p *Profiler) Stats() []attach.RunStat {
 }
 
 // CPUs is the number of CPUs being sampled.
-func (p *Profiler) CPUs() int { return len(p.events) }
+func (p *Profiler) CPUs() int { return p.ncpu }
 
 // Stop ends sampling but keeps the maps, so a last Drain returns every
 // sample up to this moment and the counters add up exactly.

@@ -402,7 +402,7 @@ func grepLines(b []byte, from string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root (CAP_BPF, CAP_PERFMON); run the tests with sudo")
