@@ -1,9 +1,88 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 )
 
-// runCheck is being written; see the issue tracker.
-func runCheck(_ []string, _, _ io.Writer) error { return errors.New("check: not built yet") }
+// runCheck tries every hook of vigil on this kernel, the way the agent
+// would attach it, and shows the strategy each one uses and why each
+// better strategy was not taken. It exits 0 when at least the profiler works.
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	var rows []checkRow
+	profileOK := false
+	r, err := probeProfiler()
+	rows = append(rows, rowsFor("profile", []attach.Report{r}, err)...)
+	profileOK = err == nil
+	for _, h := range latencyHooks() {
+		p, reports, err := h.open(hookOptions{})
+		if p != nil {
+			p.Close()
+		}
+		rows = append(rows, rowsFor(h.name, reports, err)...)
+	}
+	writeCheck(stdout, rows)
+	if !profileOK {
+		return fmt.Errorf("the CPU profiler cannot run on this kernel: %v", err)
+	}
+	return nil
+}
+
+type checkRow struct {
+	hook, strategy, why string
+}
+
+func probeProfiler() (attach.Report, error) {
+	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1})
+	if err != nil {
+		return attach.Report{Hook: "profile"}, err
+	}
+	defer p.Close()
+	return p.Report(), nil
+}
+
+// rowsFor turns the reports of one hook into table rows; a hook that could
+// not attach at all shows the error, which names every strategy's reason.
+func rowsFor(hook string, reports []attach.Report, err error) []checkRow {
+	if err != nil {
+		return []checkRow{{hook: hook, strategy: "unavailable", why: err.Error()}}
+	}
+	rows := make([]checkRow, 0, len(reports))
+	for _, r := range reports {
+		var why []string
+		for _, a := range r.Attempts {
+			if a.Err != nil {
+				why = append(why, a.Strategy+": "+a.Err.Error())
+			}
+		}
+		rows = append(rows, checkRow{hook: r.Hook, strategy: r.Chosen, why: strings.Join(why, "; ")})
+	}
+	return rows
+}
+
+func writeCheck(w io.Writer, rows []checkRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOOK\tSTRATEGY\tWHY NOT A BETTER ONE")
+	for _, r := range rows {
+		why := r.why
+		if why == "" {
+			why = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.hook, r.strategy, why)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nprivileges: every hook needs CAP_BPF and CAP_PERFMON (or root); the profiler also")
+	fmt.Fprintln(w, "reads other processes' maps and binaries (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH).")
+}
