@@ -1,0 +1,43 @@
+// Package profilesink delivers the continuous agent's CPU profiles: to a
+// directory of rotated files, to an OpenTelemetry Collector as OTLP
+// profiles, and to Pyroscope. A sink that is down or slow never blocks
+// sampling: each sits behind a bounded queue that retries with backoff and
+// drops the oldest batch first, counting every drop.
+package profilesink
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// Profile is the CPU profile of one process group over one interval.
+type Profile struct {
+	// Service is the group's service name (Pyroscope's service_name,
+	// OTel's service.name): the container id, the executable name, or
+	// what the configuration chose.
+	Service string
+	// Attrs are OpenTelemetry resource attributes of the group:
+	// host.name, process.executable.name, process.pid, container.id, and,
+	// when enabled, process.command_line.
+	Attrs      map[string]string
+	Start, End time.Time
+	Pprof      *profile.Profile // valid (CheckValid passes), samples/count + cpu/nanoseconds
+}
+
+// Sink delivers batches of profiles. Send may block and fail; the queue in
+// front of it retries.
+type Sink interface {
+	Name() string
+	Send(ctx context.Context, batch []Profile) error
+	Close() error
+}
+
+// Counters are what a queued sink reports about itself, cumulative.
+type Counters struct {
+	Sent       uint64 // profiles delivered
+	Failures   uint64 // Send calls that failed (each retry counts)
+	Dropped    uint64 // profiles dropped because the queue was full or they were too old
+	QueueDepth int    // batches waiting now
+}
