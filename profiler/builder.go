@@ -112,18 +112,24 @@ func (b *Builder) ForgetProcess(pid uint32) {
 	}
 }
 
-// Add symbolizes a drained batch and adds it to the profile.
+// Add symbolizes a drained batch and adds it to the profile, lost samples
+// included.
 func (b *Builder) Add(batch *cpuprofile.Batch) {
-	b.resolveUser(batch.Samples)
-	b.resolveKernel(batch.Samples)
-	for i := range batch.Samples {
-		b.addSample(&batch.Samples[i])
-	}
+	b.AddSamples(batch.Samples)
 	for reason, n := range batch.Lost {
 		b.stats.Lost[reason] += n
 		if cpuprofile.WholeSampleLost(reason) {
 			b.addLost(reason, n)
 		}
+	}
+}
+
+// AddSamples symbolizes samples and adds them to the profile.
+func (b *Builder) AddSamples(samples []cpuprofile.Sample) {
+	b.resolveUser(samples)
+	b.resolveKernel(samples)
+	for i := range samples {
+		b.addSample(&samples[i])
 	}
 }
 
