@@ -8,37 +8,17 @@
 // buffer while new samples land in the other one. Nothing that arrives during
 // a drain is lost, and nothing is counted twice.
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef int __s32;
-typedef unsigned long long __u64;
-typedef long long __s64;
-typedef __u16 __be16;
-typedef __u32 __be32;
-typedef __u32 __wsum;
-typedef _Bool bool;
-#define true 1
-#define false 0
+#include "common.bpf.h"
 
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
-
-#define BPF_MAP_TYPE_HASH 1
-#define BPF_MAP_TYPE_ARRAY 2
+/* enum bpf_map_type and flags not in common.bpf.h */
 #define BPF_MAP_TYPE_STACK_TRACE 7
-#define BPF_MAP_TYPE_PERCPU_ARRAY 6
-#define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_F_USER_STACK (1ULL << 8)
-#define BPF_ANY 0
-#define BPF_NOEXIST 1
 
 #define EFAULT 14
 #define EEXIST 17
 #define ENOMEM 12
 
-#define TASK_COMM_LEN 16
 // The kernel's PERF_MAX_STACK_DEPTH: the deepest stack a stack map can hold.
 #define MAX_STACK_DEPTH 127
 #define PF_KTHREAD 0x00200000
