@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
 // Options configure the sampler.
@@ -132,6 +133,9 @@ func (p *Profiler) attachAll(cpus []int) error {
 	p.report = r
 	if err != nil {
 		return err
+	}
+	if _, terr := tracefs.Ensure(); terr != nil {
+		slog.Debug("tracefs unavailable", "component", "cpuprofile", "err", terr)
 	}
 	if p.exec, err = link.Tracepoint("sched", "sched_process_exec", p.objs.ProcessExec, nil); err != nil {
 		// Without it a process that execs keeps its old mappings until an

@@ -26,6 +26,7 @@ func TestUsageErrorsExitTwoAndWriteNothing(t *testing.T) {
 		{[]string{"profile", "extra"}, `unexpected argument "extra"`},
 		{[]string{"profile", "-o", filepath.Join(dir, "missing", "x.pb.gz")}, "--output"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"profile", "--pid", "2147483646"}, "--pid 2147483646: no such process"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

@@ -90,6 +90,11 @@ func (f *profileFlags) validate() error {
 	case f.output == "":
 		return usagef("--output: must name a file or '-'")
 	}
+	for _, pid := range f.pids {
+		if _, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10)); err != nil {
+			return usagef("--pid %d: no such process", pid)
+		}
+	}
 	return nil
 }
 
