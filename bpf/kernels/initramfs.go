@@ -74,6 +74,11 @@ func writeImage(c *cpioWriter, img Image) error {
 	if err := writeModules(c, img.Modules); err != nil {
 		return err
 	}
+	for _, guest := range sortedTrees(img.Trees) {
+		if err := copyTree(c, dirs, img.Trees[guest], guest); err != nil {
+			return err
+		}
+	}
 	for _, f := range img.Files {
 		if err := dirs.ensure(path.Dir(f.Guest)); err != nil {
 			return err
@@ -81,16 +86,6 @@ func writeImage(c *cpioWriter, img Image) error {
 		if err := copyFile(c, f.Host, f.Guest, 0o755); err != nil {
 			return err
 		}
-	}
-	for _, guest := range sortedTrees(img.Trees) {
-		host := img.Trees[guest]
-		if err := dirs.ensure(path.Dir(guest)); err != nil {
-			return err
-		}
-		if err := copyTree(c, host, guest); err != nil {
-			return err
-		}
-		dirs.done[guest] = true
 	}
 	for _, j := range img.Jobs {
 		if err := writeJob(c, dirs, j); err != nil {
@@ -171,16 +166,16 @@ func copyFile(c *cpioWriter, src, dst string, perm uint32) error {
 	return c.File(dst, perm, data)
 }
 
-func copyTree(c *cpioWriter, src, dst string) error {
+func copyTree(c *cpioWriter, dirs *dirSet, src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		target := filepath.ToSlash(filepath.Join(dst, rel))
+		target := path.Join(dst, filepath.ToSlash(rel))
 		switch {
 		case d.IsDir():
-			return c.Dir(target)
+			return dirs.ensure(target)
 		case d.Type().IsRegular():
 			info, err := d.Info()
 			if err != nil {

@@ -19,14 +19,18 @@ type Suite struct {
 	Dir  string // relative to the module root, e.g. "bpf/readlat"
 }
 
-// selftestDir holds the matrix's own hook, always part of the run.
-const selftestDir = "bpf/kernels/selftest"
+// The matrix's own suites, always part of the run: its hook, and the
+// profiler's acceptance test in a form that needs no compiler in the guest.
+var ownSuites = []Suite{
+	{Name: "selftest", Dir: "bpf/kernels/selftest"},
+	{Name: "proftest", Dir: "bpf/kernels/proftest"},
+}
 
 // DiscoverSuites finds every BPF program package under bpf/ that has tests
 // (a directory with both a *.bpf.c and a *_test.go file), so packages join
 // the matrix as they land.
 func DiscoverSuites(root string) ([]Suite, error) {
-	suites := []Suite{{Name: "selftest", Dir: selftestDir}}
+	suites := append([]Suite(nil), ownSuites...)
 	entries, err := os.ReadDir(filepath.Join(root, "bpf"))
 	if err != nil {
 		return nil, fmt.Errorf("listing bpf packages: %w", err)
@@ -37,7 +41,8 @@ func DiscoverSuites(root string) ([]Suite, error) {
 			suites = append(suites, Suite{Name: e.Name(), Dir: dir})
 		}
 	}
-	sort.SliceStable(suites[1:], func(i, j int) bool { return suites[1+i].Name < suites[1+j].Name })
+	n := len(ownSuites)
+	sort.SliceStable(suites[n:], func(i, j int) bool { return suites[n+i].Name < suites[n+j].Name })
 	return suites, nil
 }
 
@@ -124,4 +129,22 @@ func TestData(root string) (map[string]string, error) {
 		return nil, fmt.Errorf("finding test data: %w", err)
 	}
 	return trees, nil
+}
+
+// BuildWorkloads compiles every testdata/*.c of a suite into a static
+// executable (no compiler runs in the guest) and says where each goes in the
+// guest: next to its source, without the .c, where the test looks first.
+func BuildWorkloads(ctx context.Context, root, outDir string, s Suite) ([]HostFile, error) {
+	srcs, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.c"))
+	var files []HostFile
+	for _, src := range srcs {
+		name := strings.TrimSuffix(filepath.Base(src), ".c")
+		out := filepath.Join(outDir, s.Name+"-"+name)
+		cmd := exec.CommandContext(ctx, "gcc", "-static", "-O0", "-g", "-fno-omit-frame-pointer", "-o", out, src)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
+		}
+		files = append(files, HostFile{Host: out, Guest: path.Join(guestSrc, s.Dir, "testdata", name)})
+	}
+	return files, nil
 }

@@ -30,13 +30,13 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	jobs, buildFailures, err := buildJobs(ctx, cfg, cache)
+	jobs, workloads, buildFailures, err := buildJobs(ctx, cfg, cache)
 	if err != nil {
 		return false, err
 	}
 	var runs []kernels.Run
 	for _, k := range ks {
-		runs = append(runs, runKernel(ctx, cfg, cache, accel, k, jobs))
+		runs = append(runs, runKernel(ctx, cfg, cache, accel, k, jobs, workloads))
 	}
 	fmt.Println()
 	kernels.PrintTable(os.Stdout, runs)
@@ -67,26 +67,27 @@ func fetchAll(ctx context.Context, cache string, names []string) ([]kernels.Kern
 	return ks, nil
 }
 
-// buildJobs compiles the probe and every suite's tests. A suite that does
-// not compile is reported and left out, so one package under construction
-// does not hide the others' results.
-func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, map[string]error, error) {
+// buildJobs compiles the probe, every suite's tests and the C workloads
+// under their testdata. A suite that does not compile is reported and left
+// out, so one package under construction does not hide the others' results.
+func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, []kernels.HostFile, map[string]error, error) {
 	defer stopwatch("build test binaries")()
 	root, err := os.Getwd()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out := filepath.Join(cache, "build")
 	suites, err := kernels.DiscoverSuites(root)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	suites = kernels.FilterSuites(suites, cfg.suites)
 	probe, err := kernels.BuildProgram(ctx, root, out, "probe", probePkg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	jobs := []kernels.Job{{Name: "probe", Binary: probe, Dir: "probe", Timeout: cfg.jobTimeout}}
+	var workloads []kernels.HostFile
 	failures := map[string]error{}
 	for _, s := range suites {
 		bin, err := kernels.BuildTest(ctx, root, out, s)
@@ -94,15 +95,21 @@ func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, ma
 			failures[s.Name] = err
 			continue
 		}
+		w, err := kernels.BuildWorkloads(ctx, root, out, s)
+		if err != nil {
+			failures[s.Name] = err
+			continue
+		}
 		jobs = append(jobs, kernels.TestJob(s, bin, cfg.jobTimeout))
+		workloads = append(workloads, w...)
 	}
-	return jobs, failures, nil
+	return jobs, workloads, failures, nil
 }
 
-func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.Kernel, jobs []kernels.Job) kernels.Run {
+func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.Kernel, jobs []kernels.Job, workloads []kernels.HostFile) kernels.Run {
 	run := kernels.Run{Kernel: k.Release}
 	img := filepath.Join(cache, "images", k.Release+".cpio")
-	if err := buildImage(k, img, jobs, cfg); err != nil {
+	if err := buildImage(k, img, jobs, workloads, cfg); err != nil {
 		run.Err = err
 		return run
 	}
@@ -119,7 +126,7 @@ func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.K
 	return run
 }
 
-func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, cfg config) error {
+func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, workloads []kernels.HostFile, cfg config) error {
 	defer stopwatch("build initramfs", "kernel", k.Release)()
 	mods, err := kernels.Modules(k, cfg.modules)
 	if err != nil {
@@ -141,7 +148,7 @@ func buildImage(k kernels.Kernel, path string, jobs []kernels.Job, cfg config) e
 	if err != nil {
 		return err
 	}
-	return kernels.WriteInitramfs(path, kernels.Image{Busybox: bb, Jobs: jobs, Modules: mods, Trees: trees, Files: tools})
+	return kernels.WriteInitramfs(path, kernels.Image{Busybox: bb, Jobs: jobs, Modules: mods, Trees: trees, Files: append(tools, workloads...)})
 }
 
 func readResults(path string, runErr error) (kernels.Result, error) {

@@ -1,0 +1,119 @@
+package proftest
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+	"github.com/vigil-ebpf/vigil/profiler"
+	"github.com/vigil-ebpf/vigil/symbolizer"
+)
+
+// wantRatio is hot_alpha's loop count over hot_beta's in testdata/hot.c.
+const wantRatio = 3.0
+
+// TestHotFunctionsNamedInTheirRatio profiles the workload through the same
+// path as 'vigil profile' (BPF sampler, symbolizer, pprof builder) and checks
+// that both hot functions are named under work <- main and that their
+// sample counts keep the 3:1 ratio of the work they do, within 15%.
+func TestHotFunctionsNamedInTheirRatio(t *testing.T) {
+	testenv.RequireRoot(t)
+	cmd := exec.Command(hotBinary(t))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	p := profilePID(t, uint32(cmd.Process.Pid), 199, 4*time.Second)
+
+	leaf := leafCounts(p)
+	a, b := float64(leaf["hot_alpha"]), float64(leaf["hot_beta"])
+	t.Logf("hot_alpha %v, hot_beta %v samples: ratio %.3f, want %.1f", a, b, a/b, wantRatio)
+	if a < 100 || b < 30 {
+		t.Fatalf("too few samples of the hot functions: hot_alpha=%v hot_beta=%v (all leaves: %v)", a, b, leaf)
+	}
+	for _, fn := range []string{"hot_alpha", "hot_beta"} {
+		if !hasChain(p, fn+";work;main") {
+			t.Errorf("no stack %s <- work <- main", fn)
+		}
+	}
+	if math.Abs(a/b/wantRatio-1) > 0.15 {
+		t.Errorf("ratio %.3f differs from %.1f by more than 15%%", a/b, wantRatio)
+	}
+}
+
+// hotBinary is the prebuilt workload when there is one (inside the matrix
+// guest), or testdata/hot.c compiled now.
+func hotBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := filepath.Abs("testdata/hot"); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("skipped: needs gcc to build testdata/hot.c (or a prebuilt testdata/hot)")
+	}
+	bin := filepath.Join(t.TempDir(), "hot")
+	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin, "testdata/hot.c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func profilePID(t *testing.T, pid uint32, hz int, d time.Duration) *profile.Profile {
+	t.Helper()
+	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sampler.Close()
+	sym := symbolizer.New(symbolizer.Options{})
+	defer sym.Close()
+	s := &profiler.Session{Sampler: sampler, Symbols: sym, Frequency: hz, Interval: time.Second}
+	p, err := s.Run(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func leafCounts(p *profile.Profile) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range p.Sample {
+		if names := sampleNames(s); len(names) > 0 {
+			out[names[0]] += s.Value[0]
+		}
+	}
+	return out
+}
+
+// hasChain reports whether a sample's stack holds chain (leaf first,
+// semicolon-separated) as consecutive frames.
+func hasChain(p *profile.Profile, chain string) bool {
+	for _, s := range p.Sample {
+		if strings.Contains(";"+strings.Join(sampleNames(s), ";")+";", ";"+chain+";") {
+			return true
+		}
+	}
+	return false
+}
+
+func sampleNames(s *profile.Sample) []string {
+	var names []string
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			names = append(names, ln.Function.Name)
+		}
+	}
+	return names
+}
