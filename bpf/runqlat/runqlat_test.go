@@ -153,6 +153,10 @@ func TestWholeMachineAndCap(t *testing.T) {
 
 // spin runs n busy threads for d.
 func spin(n int, d time.Duration) {
+	// Each spinner needs its own P: with fewer Ps than spinners (one on a
+	// 1-CPU machine) the runtime parks the locked threads in turn and the
+	// kernel's run queue never holds more than one of them.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n + 1))
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	for range n {
