@@ -3,6 +3,7 @@ package kernels
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,26 +63,50 @@ func hasVirtFlag(cpuinfo []byte) bool {
 
 // VM describes one boot.
 type VM struct {
-	Kernel     Kernel
-	Initramfs  string
-	Accel      string
-	MemoryMB   int
-	Timeout    time.Duration // the whole boot, run and power-off
-	ConsoleLog string        // first serial port: the kernel's messages
-	ResultsLog string        // second serial port: what the guest jobs print
+	Kernel      Kernel
+	Initramfs   string
+	Accel       string
+	MemoryMB    int
+	Timeout     time.Duration // the whole boot, run and power-off
+	BootTimeout time.Duration // until the guest's init reports; 0: no separate limit
+	ConsoleLog  string        // first serial port: the kernel's messages
+	ResultsLog  string        // second serial port: what the guest jobs print
 }
+
+// ErrNoBoot means the guest's init never reported: QEMU failed or hung
+// before it. With KVM that usually means the accelerator is not really
+// usable (on some nested hosts QEMU takes -accel kvm and then hangs, or
+// aborts setting up the virtual CPU).
+var ErrNoBoot = errors.New("guest did not reach its init")
 
 // Run boots the VM and waits until the guest powers off or the timeout
 // passes. QEMU runs under timeout(1) as well as the context so that no
-// emulator outlives a killed harness.
+// emulator outlives a killed harness. When the guest's init has not
+// written its first line within BootTimeout, Run stops it and returns
+// ErrNoBoot instead of waiting out the whole timeout.
 func (vm VM) Run(ctx context.Context) error {
+	_ = os.Remove(vm.ResultsLog) // a stale log would look like a boot
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	secs := int(vm.Timeout / time.Second)
 	args := append([]string{"-k", "10", strconv.Itoa(secs), "qemu-system-x86_64"}, vm.qemuArgs()...)
 	cmd := exec.CommandContext(ctx, "timeout", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("kernel %s: starting qemu: %w", vm.Kernel.Release, err)
+	}
+	go vm.watchBoot(ctx, cancel)
+	err := cmd.Wait()
+	if errors.Is(context.Cause(ctx), ErrNoBoot) {
+		return fmt.Errorf("kernel %s with %s: %w within %s", vm.Kernel.Release, vm.Accel, ErrNoBoot, vm.BootTimeout)
+	}
+	if err != nil && !vm.booted() {
+		return fmt.Errorf("kernel %s with %s: %w: %v: %s", vm.Kernel.Release, vm.Accel, ErrNoBoot, err, bytes.TrimSpace(stderr.Bytes()))
+	}
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 124 {
 		return fmt.Errorf("kernel %s: timed out after %s", vm.Kernel.Release, vm.Timeout)
 	}
@@ -89,6 +114,29 @@ func (vm VM) Run(ctx context.Context) error {
 		return fmt.Errorf("kernel %s: qemu: %w: %s", vm.Kernel.Release, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return nil
+}
+
+// watchBoot cancels the run when the results log is still empty after
+// BootTimeout.
+func (vm VM) watchBoot(ctx context.Context, cancel context.CancelCauseFunc) {
+	if vm.BootTimeout <= 0 {
+		return
+	}
+	t := time.NewTimer(vm.BootTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+		if !vm.booted() {
+			cancel(ErrNoBoot)
+		}
+	}
+}
+
+// booted says whether the guest's init has written anything.
+func (vm VM) booted() bool {
+	fi, err := os.Stat(vm.ResultsLog)
+	return err == nil && fi.Size() > 0
 }
 
 func (vm VM) qemuArgs() []string {

@@ -36,6 +36,7 @@ type config struct {
 	require    []kernels.Requirement
 	jobTimeout time.Duration
 	bootBudget time.Duration
+	vmTimeout  time.Duration
 	memoryMB   int
 }
 
@@ -71,8 +72,10 @@ func parseFlags(args []string) (config, error) {
 		"comma-separated host programs copied into the guest with their libraries, for the tests' workloads")
 	fs.StringVar(&requireList, "require", defaultRequire,
 		"comma-separated hook=strategy pairs every kernel must attach at some point of the hook's fallback chain")
-	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 5*time.Minute, "time limit of each test binary inside the guest")
-	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 2*time.Minute, "time allowed per VM for boot and power-off, on top of the jobs")
+	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 4*time.Minute, "time limit of each test binary inside the guest")
+	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 90*time.Second,
+		"time the guest may take to reach its init; with KVM, a guest that does not is retried with software emulation")
+	fs.DurationVar(&cfg.vmTimeout, "vm-timeout", 12*time.Minute, "time limit of each VM, boot to power-off")
 	fs.IntVar(&cfg.memoryMB, "memory", 1024, "guest memory in MiB")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

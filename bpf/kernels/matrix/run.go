@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,7 +37,8 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	var runs []kernels.Run
 	for _, k := range ks {
-		runs = append(runs, runKernel(ctx, cfg, cache, accel, k, jobs, workloads))
+		r := runKernel(ctx, cfg, cache, &accel, k, jobs, workloads)
+		runs = append(runs, r)
 	}
 	fmt.Println()
 	kernels.PrintTable(os.Stdout, runs)
@@ -106,7 +108,9 @@ func buildJobs(ctx context.Context, cfg config, cache string) ([]kernels.Job, []
 	return jobs, workloads, failures, nil
 }
 
-func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.Kernel, jobs []kernels.Job, workloads []kernels.HostFile) kernels.Run {
+// runKernel boots one kernel. When KVM fails before the guest's init runs,
+// it retries with software emulation and keeps to it for later kernels.
+func runKernel(ctx context.Context, cfg config, cache string, accel *string, k kernels.Kernel, jobs []kernels.Job, workloads []kernels.HostFile) kernels.Run {
 	run := kernels.Run{Kernel: k.Release}
 	img := filepath.Join(cache, "images", k.Release+".cpio")
 	if err := buildImage(k, img, jobs, workloads, cfg); err != nil {
@@ -114,14 +118,22 @@ func runKernel(ctx context.Context, cfg config, cache, accel string, k kernels.K
 		return run
 	}
 	vm := kernels.VM{
-		Kernel: k, Initramfs: img, Accel: accel, MemoryMB: cfg.memoryMB,
-		Timeout:    cfg.bootBudget + time.Duration(len(jobs))*cfg.jobTimeout,
-		ConsoleLog: filepath.Join(cache, "logs", k.Release+".console.log"),
-		ResultsLog: filepath.Join(cache, "logs", k.Release+".results.log"),
+		Kernel: k, Initramfs: img, Accel: *accel, MemoryMB: cfg.memoryMB,
+		Timeout:     min(cfg.vmTimeout, cfg.bootBudget+time.Duration(len(jobs))*cfg.jobTimeout),
+		BootTimeout: cfg.bootBudget,
+		ConsoleLog:  filepath.Join(cache, "logs", k.Release+".console.log"),
+		ResultsLog:  filepath.Join(cache, "logs", k.Release+".results.log"),
 	}
-	done := stopwatch("boot and run", "kernel", k.Release)
+	done := stopwatch("boot and run", "kernel", k.Release, "accel", *accel)
 	run.Err = vm.Run(ctx)
 	done()
+	if errors.Is(run.Err, kernels.ErrNoBoot) && *accel == kernels.AccelKVM {
+		slog.Warn("KVM did not boot the guest; using software emulation", "component", "matrix", "kernel", k.Release)
+		vm.Accel, *accel = kernels.AccelTCG, kernels.AccelTCG
+		done := stopwatch("boot and run", "kernel", k.Release, "accel", vm.Accel)
+		run.Err = vm.Run(ctx)
+		done()
+	}
 	run.Result, run.Err = readResults(vm.ResultsLog, run.Err)
 	return run
 }
