@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // imagePrefix starts the name of every Debian kernel image package; the rest
@@ -19,9 +20,16 @@ const imagePrefix = "linux-image-"
 // Fetch returns the kernel of a Debian package, downloading it with
 // apt-get and unpacking it under cacheDir the first time. name may be a
 // meta-package (linux-image-cloud-amd64), which is resolved to the
-// versioned package it depends on.
+// versioned package it depends on, and may start with a Debian suite and a
+// colon (bullseye:linux-image-cloud-amd64) to take it from a release the
+// host's apt sources do not list; that suite gets its own apt lists under
+// cacheDir, so the host's configuration is left alone.
 func Fetch(ctx context.Context, cacheDir, name string) (Kernel, error) {
-	pkg, err := resolve(ctx, name)
+	apt, name, err := aptFor(ctx, cacheDir, name)
+	if err != nil {
+		return Kernel{}, err
+	}
+	pkg, err := apt.resolve(ctx, name)
 	if err != nil {
 		return Kernel{}, err
 	}
@@ -30,19 +38,63 @@ func Fetch(ctx context.Context, cacheDir, name string) (Kernel, error) {
 	if _, err := os.Stat(k.Vmlinuz()); err == nil {
 		return k, nil
 	}
-	if err := download(ctx, cacheDir, k); err != nil {
+	if err := apt.download(ctx, cacheDir, k); err != nil {
 		return Kernel{}, err
 	}
 	return k, nil
 }
 
+// aptConfig is the -o options that point apt at a suite's own lists;
+// empty for the host's configuration.
+type aptConfig []string
+
+// aptFor splits an optional "suite:" off name and prepares that suite's
+// apt lists, refreshing them when they are more than a day old.
+func aptFor(ctx context.Context, cacheDir, name string) (aptConfig, string, error) {
+	suite, pkg, ok := strings.Cut(name, ":")
+	if !ok {
+		return nil, name, nil
+	}
+	if suite == "" || strings.ContainsAny(suite, "/ ") {
+		return nil, "", fmt.Errorf("kernel %q: bad suite %q", name, suite)
+	}
+	dir := filepath.Join(cacheDir, "apt", suite)
+	for _, d := range []string{"lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, "", fmt.Errorf("creating apt state for %s: %w", suite, err)
+		}
+	}
+	list := filepath.Join(dir, "sources.list")
+	if err := os.WriteFile(list, []byte(sourcesList(suite)), 0o644); err != nil {
+		return nil, "", err
+	}
+	cfg := aptConfig{
+		"-o", "Dir::Etc::SourceList=" + list, "-o", "Dir::Etc::SourceParts=/nonexistent",
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"), "-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+	}
+	stamp := filepath.Join(dir, "updated")
+	if fi, err := os.Stat(stamp); err == nil && time.Since(fi.ModTime()) < 24*time.Hour {
+		return cfg, pkg, nil
+	}
+	if err := run(ctx, "", "apt-get", append(cfg, "update")...); err != nil {
+		return nil, "", fmt.Errorf("apt-get update for %s: %w", suite, err)
+	}
+	return cfg, pkg, os.WriteFile(stamp, nil, 0o644)
+}
+
+func sourcesList(suite string) string {
+	const key = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+	return "deb " + key + " http://deb.debian.org/debian " + suite + " main\n" +
+		"deb " + key + " http://deb.debian.org/debian-security " + suite + "-security main\n"
+}
+
 // resolve follows a meta-package to the image package it pulls in; a
 // versioned package name resolves to itself.
-func resolve(ctx context.Context, name string) (string, error) {
+func (apt aptConfig) resolve(ctx context.Context, name string) (string, error) {
 	if !strings.HasPrefix(name, imagePrefix) {
 		return "", fmt.Errorf("kernel package %q: not a %s* package", name, imagePrefix)
 	}
-	out, err := exec.CommandContext(ctx, "apt-cache", "depends", name).Output()
+	out, err := exec.CommandContext(ctx, "apt-cache", append(apt, "depends", name)...).Output()
 	if err != nil {
 		return "", fmt.Errorf("resolving kernel package %q (run apt-get update?): %w", name, err)
 	}
@@ -68,14 +120,14 @@ func imageDependency(out []byte) string {
 // download fetches the .deb into cacheDir/debs and unpacks it into k.Root,
 // going through a temporary directory so an interrupted run leaves no
 // half-unpacked kernel behind.
-func download(ctx context.Context, cacheDir string, k Kernel) error {
+func (apt aptConfig) download(ctx context.Context, cacheDir string, k Kernel) error {
 	debs := filepath.Join(cacheDir, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return fmt.Errorf("creating kernel cache: %w", err)
 	}
 	deb, err := findDeb(debs, k.Package)
 	if err != nil {
-		if err := run(ctx, debs, "apt-get", "download", k.Package); err != nil {
+		if err := run(ctx, debs, "apt-get", append(apt, "download", k.Package)...); err != nil {
 			return fmt.Errorf("downloading %s: %w", k.Package, err)
 		}
 		if deb, err = findDeb(debs, k.Package); err != nil {
