@@ -69,6 +69,7 @@ func Open(opts Options) (*Program, error) {
 	if err := histmap.CheckMaxSeries(opts.MaxSeries); err != nil {
 		return nil, fmt.Errorf("read latency: %w", err)
 	}
+	histmap.RaiseMemlock()
 	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {
@@ -87,6 +88,9 @@ func Open(opts Options) (*Program, error) {
 func (p *Program) try(s strategy, opts Options) error {
 	names := s.programNames(opts.tidStorage)
 	coll, err := load(names, p.layout, opts)
+	if err != nil && !s.tidTwins && !histmap.HaveTaskStorage() {
+		return fmt.Errorf("%w: %w", histmap.ErrNoTaskStorage, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@ package readlat
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -79,32 +83,35 @@ func pipeTest(t *testing.T, s strategy, tid bool) {
 	checkPipeReads(t, p, s.hook)
 }
 
-// checkPipeReads reads a pipe whose writer answers each read 19 ms after it
-// began: those reads belong in the bucket (18.58 ms, 20.26 ms] at scale 3.
-// On a loaded machine a wakeup now and then comes late and the read lands
-// higher, so it reads in rounds until n reads are in the bucket (or the
-// rounds run out); every pipe read must be counted at 18.58 ms or more.
+// checkPipeReads reads a pipe whose writer answers each read 19 ms after
+// the reader is blocked in it: those reads belong in the bucket
+// (18.58 ms, 20.26 ms] at scale 3. The writer waits until the reader's
+// thread shows the read in /proc/<tid>/syscall, so every read takes at
+// least 19 ms however late the reader got to it. A wakeup that comes late
+// on a loaded machine puts a read higher, so it reads in rounds until n
+// reads are in the bucket (or the rounds run out).
 func checkPipeReads(t *testing.T, p *Program, wantHook string) {
 	const n, round, maxRounds = 20, 10, 20
-	const delay = 19 * time.Millisecond
 	var fds [2]int
 	if err := unix.Pipe(fds[:]); err != nil { // blocking, unlike os.Pipe
 		t.Fatal(err)
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	started := make(chan time.Time)
-	defer close(started)
-	go writer(fds[1], started, delay)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := &pipeWriter{fd: fds[1], readFd: fds[0], tid: unix.Gettid(), delay: 19 * time.Millisecond, stop: make(chan struct{})}
+	defer close(w.stop)
+	go w.run()
 	buf := make([]byte, 1)
 	var h hist.Histogram
 	reads := 0
 	for r := 0; r < maxRounds; r++ {
 		for range round {
-			started <- time.Now()
 			if _, err := unix.Read(fds[0], buf); err != nil {
 				t.Fatal(err)
 			}
+			w.done.Add(1)
 		}
 		reads += round
 		h = readOne(t, p, wantHook)
@@ -118,10 +125,51 @@ func checkPipeReads(t *testing.T, p *Program, wantHook string) {
 	if in < n {
 		t.Fatalf("bucket %d (holds 20 ms) has %d of %d reads; histogram %+v", idx, in, reads, h)
 	}
-	// The process's other reads are short: the slow ones are exactly ours.
-	if atLeast < uint64(reads)*95/100 || atLeast > uint64(reads) {
+	// Every pipe read is at least 19 ms, and the process's other reads are
+	// short: the slow ones are exactly ours, none lost.
+	if atLeast != uint64(reads) {
 		t.Fatalf("%d reads counted at 18.58 ms or more, made %d; histogram %+v", atLeast, reads, h)
 	}
+}
+
+// pipeWriter answers each read of the reader thread tid on readFd, delay
+// after it saw the thread blocked in that read.
+type pipeWriter struct {
+	fd, readFd, tid int
+	delay           time.Duration
+	done            atomic.Int64 // reads the reader completed
+	stop            chan struct{}
+}
+
+func (w *pipeWriter) run() {
+	for k := int64(0); ; k++ {
+		for w.done.Load() < k || !w.blockedInRead() {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(20 * time.Microsecond):
+			}
+		}
+		t0 := time.Now()
+		// Sleep most of the delay, then spin: timer slack alone is
+		// tens of µs, a sizeable share of a 9% wide bucket.
+		time.Sleep(w.delay - time.Millisecond)
+		for time.Since(t0) < w.delay {
+		}
+		unix.Write(w.fd, []byte{1})
+	}
+}
+
+// blockedInRead reports whether the reader thread is inside read(readFd):
+// /proc/<tid>/syscall then starts with the syscall number and its first
+// argument.
+func (w *pipeWriter) blockedInRead() bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/syscall", w.tid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 1 && f[0] == strconv.Itoa(unix.SYS_READ) && f[1] == fmt.Sprintf("%#x", w.readFd)
 }
 
 func readOne(t *testing.T, p *Program, wantHook string) hist.Histogram {
@@ -148,17 +196,6 @@ func countFrom(h hist.Histogram, idx int32) uint64 {
 		}
 	}
 	return n
-}
-
-func writer(fd int, started <-chan time.Time, delay time.Duration) {
-	for t0 := range started {
-		// Sleep most of the delay, then spin: timer slack alone is
-		// tens of µs, a sizeable share of a 9% wide bucket.
-		time.Sleep(time.Until(t0.Add(delay)) - time.Millisecond)
-		for time.Since(t0) < delay {
-		}
-		unix.Write(fd, []byte{1})
-	}
 }
 
 func countAt(h hist.Histogram, idx int32) uint64 {

@@ -3,11 +3,10 @@ package readlat
 import (
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
@@ -33,15 +32,10 @@ var strategies = []strategy{
 	{"tracepoint", "syscall", []string{"read_tp_enter", "read_tp_exit"}, attachTracepoints, true},
 }
 
-// haveTaskStorage is whether the kernel has BPF_MAP_TYPE_TASK_STORAGE (5.11).
-var haveTaskStorage = sync.OnceValue(func() bool {
-	return features.HaveMapType(ebpf.TaskStorage) == nil
-})
-
 // programNames returns the programs to load for s: the _tid twins when
 // task storage is missing (or tid is forced) and s has them.
 func (s strategy) programNames(tid bool) []string {
-	if !s.tidTwins || (!tid && haveTaskStorage()) {
+	if !s.tidTwins || (!tid && histmap.HaveTaskStorage()) {
 		return s.progs
 	}
 	out := make([]string, len(s.progs))

@@ -62,6 +62,7 @@ func Open(opts Options) (*Program, error) {
 	if err := histmap.CheckMaxSeries(opts.MaxSeries); err != nil {
 		return nil, fmt.Errorf("run-queue delay: %w", err)
 	}
+	histmap.RaiseMemlock()
 	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {
@@ -79,6 +80,9 @@ func Open(opts Options) (*Program, error) {
 // everything it opened when a step fails.
 func (p *Program) try(s strategy, opts Options) error {
 	coll, err := load(s.progs, p.layout, opts)
+	if err != nil && s.name == "tp_btf" && !histmap.HaveTaskStorage() {
+		return fmt.Errorf("%w: %w", histmap.ErrNoTaskStorage, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -69,16 +69,18 @@ func TestContentionShowsMillisecondDelays(t *testing.T) {
 			if p.Report().Chosen != s.name {
 				t.Fatalf("chose %s", p.Report().Chosen)
 			}
-			spin(3*runtime.NumCPU(), time.Second)
+			const d = time.Second
+			n, c := 3*runtime.NumCPU(), runtime.NumCPU()
+			spin(n, d)
 			h := seriesOf(t, p, self)
-			above := countAbove(h, 1e6)
-			t.Logf("%s: %d delays, %d above 1 ms, mean %.1f µs", self, h.Count, above, float64(h.SumNs)/float64(max(h.Count, 1))/1e3)
-			// Three spinners per CPU for a second: each waits whole time
-			// slices (milliseconds) for the CPU many times over. The
-			// spinners never sleep, so these waits all come from being
-			// re-queued when preempted.
-			if above < 100 {
-				t.Fatalf("only %d run-queue delays above 1 ms under contention: %+v", above, h)
+			above, mass := countAbove(h, 1e6), massAbove(h, 1e6)
+			t.Logf("%s: %d delays, %d above 1 ms holding at least %v, mean %.1f µs", self, h.Count, above, mass, float64(h.SumNs)/float64(max(h.Count, 1))/1e3)
+			// n spinners on c CPUs for d: at any moment n-c of them wait,
+			// (n-c)*d of run-queue delay in all, in waits of whole time
+			// slices (milliseconds). The spinners never sleep, so these
+			// waits all come from being re-queued when preempted.
+			if want := time.Duration(n-c) * d / 2; mass < want || above < 20 {
+				t.Fatalf("%d delays above 1 ms holding %v, want at least 20 holding %v: %+v", above, mass, want, h)
 			}
 		})
 	}
@@ -170,6 +172,19 @@ func spin(n int, d time.Duration) {
 		}()
 	}
 	wg.Wait()
+}
+
+// massAbove is a lower bound of the time held by the values in buckets
+// entirely above ns: each counted at its bucket's lower edge.
+func massAbove(h hist.Histogram, ns uint64) time.Duration {
+	from := hist.IndexOf(h.Scale, ns) + 1
+	var sum uint64
+	for i, c := range h.Counts {
+		if idx := h.Offset + int32(i); idx >= from {
+			sum += c * hist.UpperNs(h.Scale, idx-1)
+		}
+	}
+	return time.Duration(sum)
 }
 
 // countAbove counts values in buckets entirely above ns.
