@@ -103,8 +103,8 @@ func (info *dwarfInfo) addCU(e *dwarf.Entry) {
 }
 
 // frames returns the inlined call chain at pc, innermost first, with names
-// from DWARF; fallbackName names the outermost function when DWARF has no
-// subprogram for pc. It returns nil when no unit covers pc.
+// from DWARF; fallbackName (the symbol table's name) names the outermost
+// function when known. It returns nil when no unit covers pc.
 func (info *dwarfInfo) frames(pc uint64, fallbackName string) (out []Frame, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -354,7 +354,10 @@ func (cu *cuInfo) frames(pc uint64, fallbackName string) []Frame {
 		out[i] = Frame{Function: n.name, File: file, Line: line}
 		file, line = cu.fileName(n.callFile), int(n.callLine)
 	}
-	if out[len(out)-1].Function == "" {
+	// The symbol table names the outermost function better than DWARF
+	// where they differ: DWARF records internal assembler names
+	// ("__GI_getpid") that the exported symbol ("getpid") hides.
+	if fallbackName != "" {
 		out[len(out)-1].Function = fallbackName
 	}
 	return out

@@ -220,7 +220,8 @@ func appendFuncSymbols(out []symbol, syms []elf.Symbol) []symbol {
 			s.Section == elf.SHN_UNDEF || s.Name == "" {
 			continue
 		}
-		out = append(out, symbol{addr: s.Value, size: s.Size, name: s.Name})
+		name := unversioned(s.Name)
+		out = append(out, symbol{addr: s.Value, size: s.Size, name: name, rank: aliasRank(name, elf.ST_BIND(s.Info))})
 	}
 	return out
 }

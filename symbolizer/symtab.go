@@ -1,7 +1,9 @@
 package symbolizer
 
 import (
+	"debug/elf"
 	"sort"
+	"strings"
 )
 
 // symbol is one named address range. size 0 means "up to the next symbol".
@@ -9,6 +11,7 @@ type symbol struct {
 	addr uint64
 	size uint64
 	name string
+	rank uint8 // among aliases at one address the highest rank names it
 }
 
 // symtab is a sorted symbol table answering "which symbol covers addr" with
@@ -24,14 +27,17 @@ type symtab struct {
 // that encloses an address (a large function containing smaller labels).
 const maxNestedLookback = 4
 
-// newSymtab sorts syms, drops duplicates at one address (keeping the one with
-// a size and a name), and returns the table.
+// newSymtab sorts syms, drops aliases at one address (keeping the sized,
+// best ranked name), and returns the table.
 func newSymtab(syms []symbol) *symtab {
 	sort.Slice(syms, func(i, j int) bool {
 		if syms[i].addr != syms[j].addr {
 			return syms[i].addr < syms[j].addr
 		}
-		return syms[i].size > syms[j].size
+		if syms[i].size != syms[j].size {
+			return syms[i].size > syms[j].size
+		}
+		return syms[i].rank > syms[j].rank
 	})
 	out := syms[:0]
 	for _, s := range syms {
@@ -102,4 +108,26 @@ func (t *symtab) name(addr uint64) string {
 		return t.syms[i].name
 	}
 	return ""
+}
+
+// aliasRank orders alias names at one address: exported before local, and
+// the public name before internal ones ("getpid" over "__GI_getpid",
+// "malloc" over "__libc_malloc").
+func aliasRank(name string, bind elf.SymBind) uint8 {
+	var r uint8
+	if (bind == elf.STB_GLOBAL || bind == elf.STB_WEAK) &&
+		!strings.HasPrefix(name, "__GI_") && !strings.HasPrefix(name, "__libc_") {
+		r = 1 << 4
+	}
+	under := len(name) - len(strings.TrimLeft(name, "_"))
+	return r + uint8(15-min(under, 15))
+}
+
+// unversioned drops the "@GLIBC_2.2.5" or "@@GLIBC_2.34" version that
+// symbol tables append to versioned names.
+func unversioned(name string) string {
+	if i := strings.IndexByte(name, '@'); i > 0 {
+		return name[:i]
+	}
+	return name
 }
