@@ -1,6 +1,10 @@
 package kernels
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
 func TestImageDependency(t *testing.T) {
 	meta := "linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-56-cloud-amd64\n"
@@ -31,5 +35,25 @@ func TestJobListRoundsTimeoutsUp(t *testing.T) {
 	got := jobList([]Job{{Name: "a", Binary: "/x/a.test", Args: []string{"-test.v"}, Dir: "src/a/", Timeout: 1}})
 	if got != "a\t1\t/src/a\t./a.test -test.v\n" {
 		t.Errorf("jobList = %q", got)
+	}
+}
+
+func TestSourcesListNamesSuiteAndSecurity(t *testing.T) {
+	got := sourcesList("bullseye")
+	for _, want := range []string{"debian bullseye main", "debian-security bullseye-security main", "signed-by="} {
+		if !strings.Contains(got, want) {
+			t.Errorf("sources list lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestFetchRejectsBadNames(t *testing.T) {
+	for _, name := range []string{"/bad:linux-image-x", ":linux-image-x"} {
+		if _, err := Fetch(context.Background(), t.TempDir(), name); err == nil {
+			t.Errorf("Fetch(%q) accepted", name)
+		}
+	}
+	if _, err := (aptConfig{}).resolve(context.Background(), "bash"); err == nil {
+		t.Error("resolve accepted a package that is not a kernel image")
 	}
 }
