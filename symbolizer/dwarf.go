@@ -8,9 +8,12 @@ import (
 
 // Bounds on DWARF work per compilation unit and per file.
 const (
-	maxCUEntries      = 1 << 21
-	maxCULineRows     = 1 << 22
-	maxParsedCUs      = 256
+	maxCUEntries  = 1 << 21
+	maxCULineRows = 1 << 22
+	// maxUnitWeight bounds the parsed units kept per file, counted in line
+	// rows plus scopes (about 16 bytes each, scopes weighing 8): all of
+	// libc's units weigh about 250,000.
+	maxUnitWeight     = 1 << 21
 	maxNameChase      = 8
 	maxCUs            = 1 << 20
 	maxInlineDepth    = 64
@@ -21,10 +24,11 @@ const (
 // dwarfInfo answers file:line and inlined-call questions from DWARF. Units
 // are parsed on first use and a bounded number are kept.
 type dwarfInfo struct {
-	d     *dwarf.Data
-	cus   []cuRange // sorted by lo
-	units map[dwarf.Offset]*cuInfo
-	names map[dwarf.Offset]string
+	d      *dwarf.Data
+	cus    []cuRange // sorted by lo
+	units  map[dwarf.Offset]*cuInfo
+	weight int // of the units kept
+	names  map[dwarf.Offset]string
 }
 
 type cuRange struct {
@@ -132,9 +136,9 @@ func (info *dwarfInfo) findCU(pc uint64) (dwarf.Offset, bool) {
 	return 0, false
 }
 
-// unit returns the parsed unit at off, parsing it on first use. When too
-// many are kept the set is dropped wholesale: simple, bounded, and the
-// per-address cache above it keeps the hot answers.
+// unit returns the parsed unit at off, parsing it on first use. When the
+// units kept outweigh the budget the set is dropped wholesale: simple,
+// bounded, and the per-address cache above it keeps the hot answers.
 func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
 	if cu, ok := info.units[off]; ok {
 		return cu, nil
@@ -143,10 +147,13 @@ func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(info.units) >= maxParsedCUs {
+	w := len(cu.rows) + 8*len(cu.nodes)
+	if info.weight+w > maxUnitWeight {
 		clear(info.units)
+		info.weight = 0
 	}
 	info.units[off] = cu
+	info.weight += w
 	return cu, nil
 }
 
@@ -242,6 +249,10 @@ func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, callFiles []int32
 			}
 			continue
 		}
+		if e.Children && !mayHoldCode(e.Tag) {
+			r.SkipChildren() // types and variables: skipped by DW_AT_sibling, unread
+			continue
+		}
 		if idx := info.addScope(cu, e, len(open), callFiles); idx >= 0 && e.Children {
 			open, openDepth = append(open, idx), append(openDepth, depth)
 		}
@@ -253,6 +264,17 @@ func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, callFiles []int32
 		cu.nodes[i].end = int32(len(cu.nodes))
 	}
 	return nil
+}
+
+// mayHoldCode reports whether an entry's children can include functions
+// or inlined calls with code.
+func mayHoldCode(t dwarf.Tag) bool {
+	switch t {
+	case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock,
+		dwarf.TagNamespace, dwarf.TagModule, dwarf.TagTryDwarfBlock, dwarf.TagCatchDwarfBlock:
+		return true
+	}
+	return false
 }
 
 // addScope records e when it is a subprogram with code or an inlined call
