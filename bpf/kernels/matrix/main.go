@@ -105,11 +105,20 @@ func split(s string) []string {
 	return out
 }
 
-// stopwatch logs how long each step took; the durations decide whether the
-// matrix fits in CI.
+// timings collects every step's duration for the summary under the table:
+// they decide whether the matrix fits in CI.
+var timings []string
+
+// stopwatch logs how long a step took and records it for the summary.
 func stopwatch(what string, attrs ...any) func() {
 	start := time.Now()
 	return func() {
-		slog.Info("done", append([]any{"component", "matrix", "step", what, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds())}, attrs...)...)
+		secs := time.Since(start).Seconds()
+		slog.Info("done", append([]any{"component", "matrix", "step", what, "seconds", fmt.Sprintf("%.1f", secs)}, attrs...)...)
+		label := what
+		for i := 1; i < len(attrs); i += 2 {
+			label += fmt.Sprintf(" %v", attrs[i])
+		}
+		timings = append(timings, fmt.Sprintf("%s: %.1fs", label, secs))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/kernels"
@@ -42,6 +43,7 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	fmt.Println()
 	kernels.PrintTable(os.Stdout, runs)
+	fmt.Printf("\ndurations (%s):\n  %s\n", accel, strings.Join(timings, "\n  "))
 	for name, err := range buildFailures {
 		fmt.Printf("build of %s failed: %v\n", name, err)
 	}
