@@ -10,6 +10,10 @@ static NOINLINE int static_beta(int x) {
 	return x * 3;
 }
 
+#ifdef VARIANT
+int variant_only(void) { return 7; }
+#endif
+
 int main(void) {
 	int r = hot_alpha(1) + static_beta(2);
 	report(2);
