@@ -1,8 +1,12 @@
 package symbolizer
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,14 +15,12 @@ import (
 // known symbol makes kallsyms be read again (a module may have loaded).
 const kernelReloadInterval = 10 * time.Second
 
-// kernelFallback is the mapping of kernel addresses no symbol covers.
-var kernelFallback = &Mapping{Path: "[kernel.kallsyms]", Kernel: true}
-
 type kernelState struct {
 	mu       sync.Mutex
 	syms     *Kallsyms
 	err      error
 	loadedAt time.Time
+	fallback *Mapping // for kernel addresses no symbol covers
 }
 
 func (k *kernelState) snapshot() (int, error) {
@@ -54,6 +56,41 @@ func (s *Symbolizer) loadKallsyms() {
 		return
 	}
 	s.kernel.syms, s.kernel.err = k, nil
+	for _, m := range k.mods {
+		m.BuildID = s.kernelBuildID(m.Path)
+	}
+}
+
+// kernelBuildID reads the GNU build ID of the kernel image or of a module
+// from the notes the kernel exports in sysfs, "" when unavailable.
+func (s *Symbolizer) kernelBuildID(module string) string {
+	path := filepath.Join(s.opts.SysRoot, "kernel", "notes")
+	if module != "[kernel.kallsyms]" {
+		name := strings.Trim(module, "[]")
+		if name == "" || strings.ContainsAny(name, "/.") {
+			return ""
+		}
+		path = filepath.Join(s.opts.SysRoot, "module", name, "notes", ".note.gnu.build-id")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxNoteSize))
+	if err != nil {
+		return ""
+	}
+	return findBuildIDNote(b, binary.NativeEndian)
+}
+
+// kernelMapping returns the mapping for kernel addresses no symbol covers.
+// Called with kernel.mu held.
+func (s *Symbolizer) kernelMapping() *Mapping {
+	if s.kernel.fallback == nil {
+		s.kernel.fallback = &Mapping{Path: "[kernel.kallsyms]", Kernel: true, BuildID: s.kernelBuildID("[kernel.kallsyms]")}
+	}
+	return s.kernel.fallback
 }
 
 // Kernel names kernel addresses from kallsyms: core kernel symbols under
@@ -91,5 +128,5 @@ func (s *Symbolizer) kernelOne(addr uint64) Location {
 			}
 		}
 	}
-	return Location{Address: addr, Mapping: kernelFallback}
+	return Location{Address: addr, Mapping: s.kernelMapping()}
 }

@@ -15,10 +15,21 @@ func TestKernelFromFixture(t *testing.T) {
 	if err := os.WriteFile(path, []byte(kallsymsFixture), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := newTest(t, Options{KallsymsPath: path})
+	sys := t.TempDir()
+	note := []byte("\x04\x00\x00\x00\x04\x00\x00\x00\x03\x00\x00\x00GNU\x00\xde\xad\xbe\xef")
+	if err := os.MkdirAll(filepath.Join(sys, "module", "ext4", "notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sys, "module", "ext4", "notes", ".note.gnu.build-id"), note, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newTest(t, Options{KallsymsPath: path, SysRoot: sys})
 	locs := s.Kernel([]uint64{0xffffffff81002010, 0xffffffffc0a00110, 0x10})
 	if locs[0].String() != "vfs_read" || locs[1].String() != "ext4_write" || locs[1].Mapping.Path != "[ext4]" {
 		t.Errorf("got %v and %v", locs[0], locs[1])
+	}
+	if locs[1].Mapping.BuildID != "deadbeef" || locs[0].Mapping.BuildID != "" {
+		t.Errorf("build IDs: module %q, kernel %q", locs[1].Mapping.BuildID, locs[0].Mapping.BuildID)
 	}
 	if locs[2].Named() || locs[2].Mapping == nil || locs[2].String() != "[kernel.kallsyms]+0x10" {
 		t.Errorf("unknown kernel address: %+v prints %q", locs[2], locs[2].String())
@@ -56,6 +67,9 @@ func TestKernelLive(t *testing.T) {
 	loc := s.Kernel([]uint64{addr + 4})[0]
 	if loc.String() != "vfs_read" || loc.Mapping.Path != "[kernel.kallsyms]" {
 		t.Errorf("vfs_read+4 named %q in %+v", loc.String(), loc.Mapping)
+	}
+	if _, err := os.Stat("/sys/kernel/notes"); err == nil && len(loc.Mapping.BuildID) < 16 {
+		t.Errorf("kernel mapping has no build ID although /sys/kernel/notes exists: %+v", loc.Mapping)
 	}
 }
 

@@ -20,6 +20,7 @@ type Options struct {
 	MaxProcesses int      // processes remembered (LRU); default 4096
 	PerfMapDir   string   // default /tmp (JIT perf maps perf-<pid>.map)
 	DebugDirs    []string // default /usr/lib/debug
+	SysRoot      string   // default /sys (kernel and module build IDs from notes)
 }
 
 func (o Options) withDefaults() Options {
@@ -37,6 +38,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PerfMapDir == "" {
 		o.PerfMapDir = "/tmp"
+	}
+	if o.SysRoot == "" {
+		o.SysRoot = "/sys"
 	}
 	if o.DebugDirs == nil {
 		o.DebugDirs = []string{"/usr/lib/debug"}
