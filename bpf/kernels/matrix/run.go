@@ -25,6 +25,11 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 			return false, fmt.Errorf("creating cache: %w", err)
 		}
 	}
+	release, err := lockCache(cache)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	accel, why := kernels.DetectAccel()
 	slog.Info("accelerator", "component", "matrix", "accel", accel, "reason", why)
 
