@@ -10,10 +10,14 @@ import (
 
 // buildGo builds testdata/src/goprog.go stripped (-s -w).
 func buildGo(t *testing.T) string {
+	return buildGoFlags(t, "-ldflags=-s -w")
+}
+
+func buildGoFlags(t *testing.T, flags ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "goprog")
-	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, srcPath(t, "goprog.go"))
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, srcPath(t, "goprog.go"))...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -46,5 +50,23 @@ func TestStrippedGoBinary(t *testing.T) {
 	}
 	if !strings.HasSuffix(fr.File, "goprog.go") || fr.Line == 0 {
 		t.Errorf("file:line %s:%d, want goprog.go with a line", fr.File, fr.Line)
+	}
+}
+
+// TestGoBinaryWithDWARF names the same function through Go's DWARF.
+func TestGoBinaryWithDWARF(t *testing.T) {
+	bin := buildGoFlags(t)
+	p := start(t, bin)
+	s := newTest(t, Options{})
+	fr := only(t, s.User(p.pid(), p.addrs)[0])
+	if fr.Function != "main.hotGoFunction" || !strings.HasSuffix(fr.File, "goprog.go") || fr.Line == 0 {
+		t.Errorf("frame %+v, want main.hotGoFunction in goprog.go with a line", fr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.files {
+		if o.path == bin && o.dw == nil {
+			t.Error("DWARF of the Go binary was not used")
+		}
 	}
 }

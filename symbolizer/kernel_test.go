@@ -124,3 +124,27 @@ func TestPerfMapThroughUser(t *testing.T) {
 		t.Errorf("after the perf map grew: %q", got)
 	}
 }
+
+// TestPerfMapInContainer: a process in its own pid namespace writes its perf
+// map under its own pid inside its root.
+func TestPerfMapInContainer(t *testing.T) {
+	proc := t.TempDir()
+	dir := filepath.Join(proc, "4242")
+	if err := os.MkdirAll(filepath.Join(dir, "root", "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"maps":                "7f0000000000-7f0000100000 r-xp 00000000 00:00 0\n",
+		"status":              "Name:\tnode\nNSpid:\t4242\t7\n",
+		"root/tmp/perf-7.map": "7f0000001000 100 container_jit\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newTest(t, Options{ProcRoot: proc, PerfMapDir: t.TempDir()})
+	if got := s.User(4242, []uint64{0x7f0000001010})[0].String(); got != "container_jit" {
+		t.Errorf("named %q, want container_jit from the container's perf map", got)
+	}
+}

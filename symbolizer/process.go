@@ -1,12 +1,14 @@
 package symbolizer
 
 import (
+	"bufio"
 	"container/list"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,7 @@ type process struct {
 	objs     []*objFile    // distinct files referenced, one reference each
 	mapsHash uint64
 	root     string
+	nsPid    int // the pid inside the process's pid namespace (containers)
 	elem     *list.Element
 
 	mu          sync.Mutex // guards the fields below
@@ -88,7 +91,7 @@ func (s *Symbolizer) readMaps(pid int) ([]byte, error) {
 // distinct file, preferring /proc/<pid>/map_files (works for deleted files)
 // over /proc/<pid>/root/<path> (works for containers).
 func (s *Symbolizer) openMappings(pid int, maps []Mapping) *process {
-	p := &process{pid: pid, root: fmt.Sprintf("%s/%d/root", s.opts.ProcRoot, pid)}
+	p := &process{pid: pid, root: fmt.Sprintf("%s/%d/root", s.opts.ProcRoot, pid), nsPid: s.nsPid(pid)}
 	byFile := map[string]*objFile{}
 	for i := range maps {
 		m := &maps[i]
@@ -204,4 +207,26 @@ func (p *process) mayRefresh(now time.Time) bool {
 	}
 	p.lastRefresh = now
 	return true
+}
+
+// nsPid returns pid as the process sees itself (the last NSpid in
+// /proc/<pid>/status), which names its JIT perf map inside a container.
+func (s *Symbolizer) nsPid(pid int) int {
+	f, err := os.Open(fmt.Sprintf("%s/%d/status", s.opts.ProcRoot, pid))
+	if err != nil {
+		return pid
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "NSpid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				if n, err := strconv.Atoi(f[len(f)-1]); err == nil && n > 0 {
+					return n
+				}
+			}
+		}
+	}
+	return pid
 }

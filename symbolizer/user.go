@@ -65,12 +65,16 @@ func (s *Symbolizer) mappedFrames(pm *procMapping, addr uint64) []Frame {
 	return pm.obj.lookup(vaddr, s.opts.DebugDirs, &s.st)
 }
 
-// perfMapFrames names JIT code from /tmp/perf-<pid>.map, re-reading the file
-// when it has grown or changed since it was last parsed.
+// perfMapFrames names JIT code from /tmp/perf-<pid>.map (or, for a process
+// in its own pid namespace, the map in its root under its own pid),
+// re-reading the file when it has grown or changed since it was parsed.
 func (s *Symbolizer) perfMapFrames(p *process, addr uint64) []Frame {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	path := fmt.Sprintf("%s/perf-%d.map", s.opts.PerfMapDir, p.pid)
+	if p.nsPid != p.pid {
+		path = fmt.Sprintf("%s/tmp/perf-%d.map", p.root, p.nsPid)
+	}
 	if st, err := os.Stat(path); err == nil && (st.Size() != p.perfSize || !st.ModTime().Equal(p.perfMod)) {
 		p.perfSize, p.perfMod = st.Size(), st.ModTime()
 		p.perf = loadPerfMap(path)
