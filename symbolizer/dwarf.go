@@ -13,12 +13,12 @@ const (
 	// maxUnitWeight bounds the parsed units kept per file, counted in line
 	// rows plus scopes (about 16 bytes each, scopes weighing 8): all of
 	// libc's units weigh about 250,000.
-	maxUnitWeight     = 1 << 21
-	maxNameChase      = 8
-	maxCUs            = 1 << 20
-	maxInlineDepth    = 64
-	maxScopesPerFunc  = 1 << 16
-	maxCachedUnitSize = 1 << 20
+	maxUnitWeight    = 1 << 21
+	maxNameChase     = 8
+	maxCUs           = 1 << 20
+	maxInlineDepth   = 64
+	maxScopesPerFunc = 1 << 16
+	maxCachedNames   = 1 << 20
 )
 
 // dwarfInfo answers file:line and inlined-call questions from DWARF. Units
@@ -351,7 +351,7 @@ func (info *dwarfInfo) refName(off dwarf.Offset) string {
 		return ""
 	}
 	n := info.entryName(e)
-	if len(info.names) > maxCachedUnitSize {
+	if len(info.names) > maxCachedNames {
 		clear(info.names)
 	}
 	info.names[off] = n

@@ -19,12 +19,6 @@ const (
 	maxKernelSymbolSpan = 1 << 20
 )
 
-// KernelModule is "[kernel.kallsyms]" for the core kernel or "[name]" for a
-// module, with the address range its text symbols span.
-type KernelModule struct {
-	Mapping Mapping
-}
-
 // Kallsyms is a parsed /proc/kallsyms restricted to text symbols.
 type Kallsyms struct {
 	addrs   []uint64 // sorted

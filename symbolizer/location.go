@@ -1,8 +1,3 @@
-// Package symbolizer turns sampled instruction addresses into function names,
-// source files and lines: kernel addresses through /proc/kallsyms, user
-// addresses through /proc/<pid>/maps to the mapped ELF file and its symbol
-// tables, Go pclntab, DWARF and JIT perf maps. It depends on the standard
-// library and a demangler only, so it can be tested without BPF.
 package symbolizer
 
 import (

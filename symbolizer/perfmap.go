@@ -2,7 +2,6 @@ package symbolizer
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -88,5 +87,3 @@ func symtabFromSymbols(in []Symbol) *symtab {
 	}
 	return newSymtab(syms)
 }
-
-var errNoPerfMap = errors.New("no perf map")

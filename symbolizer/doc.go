@@ -1,0 +1,27 @@
+// Package symbolizer turns sampled instruction addresses into function
+// names, source files and lines.
+//
+// Kernel addresses are named from /proc/kallsyms (the core kernel under
+// "[kernel.kallsyms]", modules under "[name]"). User addresses go through
+// /proc/<pid>/maps to the mapped file, opened through
+// /proc/<pid>/map_files (deleted files) or /proc/<pid>/root (containers),
+// then DWARF (file:line and inlined calls), Go's pclntab (stripped Go
+// binaries), the ELF symbol tables, separate debug files (by build ID or
+// .gnu_debuglink) and JIT perf maps. An address that can't be named keeps
+// its mapping, so it prints as "module+0xoffset", never as "[unknown]".
+//
+// A process that lives only briefly is still named when Prepare is called
+// as soon as it is seen: Prepare opens every mapped file at once and keeps
+// the handles until Forget.
+//
+//	s := symbolizer.New(symbolizer.Options{})
+//	defer s.Close()
+//	s.Prepare(pid)                  // when the process is first seen or execs
+//	locs := s.User(pid, addrs)      // later, e.g. when draining samples
+//	klocs := s.Kernel(kaddrs)
+//	s.Forget(pid)                   // once the process is gone
+//
+// Files come from other people's machines, so every size and count read
+// from them is bounded, and parser panics on malformed input become errors.
+// The package depends on the standard library and a demangler only.
+package symbolizer
