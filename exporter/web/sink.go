@@ -1,0 +1,99 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
+)
+
+// entry is one retained profile with what the views need without walking
+// it again.
+type entry struct {
+	p       profilesink.Profile
+	size    int64 // estimated memory held by p.Pprof
+	samples int64 // sum of the samples/count values
+}
+
+// Name names the sink in logs and counters.
+func (s *Store) Name() string { return "web" }
+
+// Send retains the batch, then drops profiles older than the retention and,
+// oldest first, as many as needed to stay under MaxBytes. It never blocks
+// on anything but the store's lock. The profiles are only read, never
+// changed, so the agent may hand the same batch to other sinks.
+func (s *Store) Send(ctx context.Context, batch []profilesink.Profile) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("web store: %w", err)
+	}
+	entries := make([]entry, 0, len(batch))
+	var invalid uint64
+	for _, p := range batch {
+		if p.Pprof == nil {
+			invalid++
+			continue
+		}
+		entries = append(entries, entry{p: p, size: estimateSize(p.Pprof), samples: countSamples(p.Pprof)})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.evicted.invalid += invalid
+	for _, e := range entries {
+		s.profiles = append(s.profiles, e)
+		s.bytes += e.size
+	}
+	s.pruneProfiles()
+	return nil
+}
+
+// Close releases everything retained. Reads keep working on an empty
+// store, so a page that is still open sees no data rather than errors.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.profiles, s.bytes = nil, 0
+	s.hists = newHistStore()
+	return nil
+}
+
+// pruneProfiles drops what is too old, then the oldest until the estimate
+// fits. A profile that alone exceeds MaxBytes is dropped too: the bound
+// holds whatever arrives. Called with s.mu held.
+func (s *Store) pruneProfiles() {
+	cut := s.cutoff()
+	n := 0
+	for n < len(s.profiles) && s.profiles[n].p.End.Before(cut) {
+		s.bytes -= s.profiles[n].size
+		s.evicted.age++
+		n++
+	}
+	for n < len(s.profiles) && s.bytes > s.opts.MaxBytes {
+		s.bytes -= s.profiles[n].size
+		s.evicted.bytes++
+		n++
+	}
+	if n > 0 {
+		// Copy down so the backing array doesn't keep evicted profiles alive.
+		s.profiles = append(s.profiles[:0:0], s.profiles[n:]...)
+	}
+}
+
+// window returns the retained profiles that end after since and belong to
+// service (all services when empty), oldest first.
+func (s *Store) window(service string, since time.Time) []entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneProfiles()
+	var out []entry
+	for _, e := range s.profiles {
+		if e.p.End.After(since) && (service == "" || e.p.Service == service) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
