@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,20 +35,46 @@ func TestTableShowsChainsTestsAndFailures(t *testing.T) {
 	}
 }
 
-func TestMissingRequirements(t *testing.T) {
+func TestCheckExpectations(t *testing.T) {
 	res := parseFile(t, "testdata/results.log")
-	reqs, err := ParseRequirements("read=fentry, read=tp_btf,tcp_rtt=kprobe")
+	exps, err := ParseExpectations(strings.NewReader(`
+# comment
+6.     read  fentry > kprobe          # loses tracepoint: a mismatch
+6.1.   tcp   none
+5.10.  read  kprobe
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Missing(Run{Result: res}, reqs)
-	want := []Requirement{{"read", "tp_btf"}, {"tcp_rtt", "kprobe"}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("Missing = %v, want %v", got, want)
+	mm, applied := Check(Run{Kernel: "6.1.0-56-cloud-amd64", Result: res}, exps)
+	if !applied || len(mm) != 1 || mm[0].Hook != "read" {
+		t.Fatalf("mismatches %v applied %v, want one for read", mm, applied)
 	}
-	for _, bad := range []string{"read", "=fentry", "read="} {
-		if _, err := ParseRequirements(bad); err == nil {
-			t.Errorf("ParseRequirements(%q) accepted", bad)
+	if want := "hook read: fallback order fentry > kprobe > tracepoint, expected fentry > kprobe (expectations line 3)"; mm[0].String() != want {
+		t.Errorf("mismatch reads %q, want %q", mm[0], want)
+	}
+	exps[0].Chain = []string{"fentry", "kprobe", "tracepoint"}
+	if mm, _ := Check(Run{Kernel: "6.1.0-56-cloud-amd64", Result: res}, exps); len(mm) != 0 {
+		t.Errorf("matching chains reported: %v", mm)
+	}
+	if _, applied := Check(Run{Kernel: "4.19.0", Result: res}, exps); applied {
+		t.Error("expectations applied to a kernel no prefix matches")
+	}
+	for _, bad := range []string{"6. read", "6."} {
+		if _, err := ParseExpectations(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseExpectations(%q) accepted", bad)
 		}
+	}
+}
+
+func TestShippedExpectationsParse(t *testing.T) {
+	f, err := os.Open("expect.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	exps, err := ParseExpectations(f)
+	if err != nil || len(exps) == 0 {
+		t.Fatalf("expect.txt: %d expectations, err %v", len(exps), err)
 	}
 }

@@ -14,18 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/vigil-ebpf/vigil/bpf/kernels"
 )
-
-// defaultRequire is every strategy of every hook: Debian's 6.1 and 6.12
-// kernels offer them all, so on those each must attach and work.
-const defaultRequire = "selftest=fentry,selftest=kprobe,selftest=tp_btf,selftest=tracepoint," +
-	"read=fentry,read=kprobe,read=tp_btf,read=tracepoint," +
-	"runqueue=tp_btf,runqueue=tracepoint,block=tp_btf,block=tracepoint," +
-	"tcp_connect=fentry,tcp_connect=kprobe,tcp_connect=tracepoint," +
-	"tcp_rtt=fentry,tcp_rtt=kprobe,tcp_rtt=tracepoint,tcp_retransmit=tracepoint," +
-	"profile=perf_event_link,profile=perf_event_ioctl"
 
 type config struct {
 	cache      string
@@ -33,7 +22,7 @@ type config struct {
 	suites     []string
 	modules    []string
 	tools      []string
-	require    []kernels.Requirement
+	expect     string
 	jobTimeout time.Duration
 	bootBudget time.Duration
 	vmTimeout  time.Duration
@@ -61,7 +50,7 @@ func main() {
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	var cfg config
-	var kernelList, suiteList, moduleList, toolList, requireList string
+	var kernelList, suiteList, moduleList, toolList string
 	fs.StringVar(&cfg.cache, "cache", ".cache/kernels", "directory for downloaded kernels, built images and logs")
 	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64",
 		"comma-separated Debian kernel packages (meta-packages are resolved to their current version)")
@@ -70,8 +59,8 @@ func parseFlags(args []string) (config, error) {
 		"comma-separated kernel modules the guest loads before the tests (block devices, netns links, delay)")
 	fs.StringVar(&toolList, "tools", "ip,losetup",
 		"comma-separated host programs copied into the guest with their libraries, for the tests' workloads")
-	fs.StringVar(&requireList, "require", defaultRequire,
-		"comma-separated hook=strategy pairs every kernel must attach at some point of the hook's fallback chain")
+	fs.StringVar(&cfg.expect, "expect", "bpf/kernels/expect.txt",
+		"file of the fallback order each hook must show per kernel release prefix (empty: no check)")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 4*time.Minute, "time limit of each test binary inside the guest")
 	fs.DurationVar(&cfg.bootBudget, "boot-timeout", 90*time.Second,
 		"time the guest may take to reach its init; with KVM, a guest that does not is retried with software emulation")
@@ -82,10 +71,7 @@ func parseFlags(args []string) (config, error) {
 	}
 	cfg.kernels, cfg.suites, cfg.modules = split(kernelList), split(suiteList), split(moduleList)
 	cfg.tools = split(toolList)
-	var err error
-	if cfg.require, err = kernels.ParseRequirements(requireList); err != nil {
-		return cfg, fmt.Errorf("-require: %w", err)
-	}
+
 	if cfg.jobTimeout < 30*time.Second {
 		return cfg, fmt.Errorf("-job-timeout %s: must be at least 30s", cfg.jobTimeout)
 	}

@@ -25,6 +25,10 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 			return false, fmt.Errorf("creating cache: %w", err)
 		}
 	}
+	exps, err := loadExpectations(cfg.expect)
+	if err != nil {
+		return false, err
+	}
 	release, err := lockCache(cache)
 	if err != nil {
 		return false, err
@@ -55,8 +59,12 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	failed = len(buildFailures) > 0
 	for _, r := range runs {
 		failed = failed || r.Failed()
-		for _, m := range kernels.Missing(r, cfg.require) {
-			fmt.Printf("%s: hook %s never attached with %s\n", r.Kernel, m.Hook, m.Strategy)
+		mm, applied := kernels.Check(r, exps)
+		if !applied && len(exps) > 0 {
+			fmt.Printf("%s: no expectations for this kernel in %s\n", r.Kernel, cfg.expect)
+		}
+		for _, m := range mm {
+			fmt.Printf("%s: %s\n", r.Kernel, m)
 			failed = true
 		}
 	}
@@ -181,4 +189,20 @@ func readResults(path string, runErr error) (kernels.Result, error) {
 		return res, runErr
 	}
 	return res, err
+}
+
+func loadExpectations(path string) ([]kernels.Expectation, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading expectations: %w", err)
+	}
+	defer f.Close()
+	exps, err := kernels.ParseExpectations(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return exps, nil
 }
