@@ -70,3 +70,14 @@ func BenchmarkDirectRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRead is the cost of one collection: both directions' histograms,
+// summed over CPUs.
+func BenchmarkRead(b *testing.B) {
+	p := openProgram(b, Options{})
+	for range b.N {
+		if _, err := p.Read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

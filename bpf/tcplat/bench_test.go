@@ -70,3 +70,14 @@ func BenchmarkLoopbackConnect(b *testing.B) {
 	b.StopTimer()
 	reportRunCost(b, before, p.Stats())
 }
+
+// BenchmarkRead is the cost of one collection: both histograms and the
+// counters, summed over CPUs.
+func BenchmarkRead(b *testing.B) {
+	p := open(b, Options{})
+	for range b.N {
+		if _, err := p.Read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
