@@ -40,4 +40,12 @@ type Counters struct {
 	Failures   uint64 // Send calls that failed (each retry counts)
 	Dropped    uint64 // profiles dropped because the queue was full or they were too old
 	QueueDepth int    // batches waiting now
+
+	// Dropped split by reason (they add up to Dropped), for a reason-labelled
+	// counter.
+	DroppedFull     uint64 // the queue was full: the oldest batch made room
+	DroppedExpired  uint64 // older than the queue's max age
+	DroppedRejected uint64 // the backend refused the data itself; retrying cannot help
+	DroppedShutdown uint64 // still queued when Close's deadline passed, or offered after Close
+	LastError       string // the most recent Send failure, "" before the first
 }

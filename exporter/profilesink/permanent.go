@@ -1,0 +1,25 @@
+package profilesink
+
+import "errors"
+
+// permanentError marks a failure that retrying cannot fix (the backend
+// rejected the data itself, or the profile can never fit the sink), so the
+// queue drops the batch at once instead of blocking newer ones behind it.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps err so that Queued does not retry it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err (or one it wraps) was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
