@@ -32,23 +32,19 @@ type biolatHistValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	biolatMapBlockHists        = "block_hists"
-	biolatMapRqStart           = "rq_start"
-	biolatMapSectorStart       = "sector_start"
-	biolatProgCompleteBtf      = "complete_btf"
-	biolatProgCompleteTp       = "complete_tp"
-	biolatProgIssueBtf         = "issue_btf"
-	biolatProgIssueBtfQ        = "issue_btf_q"
-	biolatProgIssueTp          = "issue_tp"
-	biolatVarCompleteDevOff    = "complete_dev_off"
-	biolatVarCompleteRwbsOff   = "complete_rwbs_off"
-	biolatVarCompleteSectorOff = "complete_sector_off"
-	biolatVarFilterDev         = "filter_dev"
-	biolatVarHistBounds        = "hist_bounds"
-	biolatVarHistNbounds       = "hist_nbounds"
-	biolatVarIssueDevOff       = "issue_dev_off"
-	biolatVarIssueRwbsOff      = "issue_rwbs_off"
-	biolatVarIssueSectorOff    = "issue_sector_off"
+	biolatMapBlockHists      = "block_hists"
+	biolatMapRqStart         = "rq_start"
+	biolatMapSectorStart     = "sector_start"
+	biolatProgCompleteBtf    = "complete_btf"
+	biolatProgCompleteTp     = "complete_tp"
+	biolatProgIssueBtf       = "issue_btf"
+	biolatProgIssueBtfQ      = "issue_btf_q"
+	biolatProgIssueTp        = "issue_tp"
+	biolatVarCompleteRwbsOff = "complete_rwbs_off"
+	biolatVarFilterDev       = "filter_dev"
+	biolatVarHistBounds      = "hist_bounds"
+	biolatVarHistNbounds     = "hist_nbounds"
+	biolatVarIssueRwbsOff    = "issue_rwbs_off"
 )
 
 // loadBiolat returns the embedded CollectionSpec for biolat.
@@ -113,15 +109,11 @@ type biolatMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type biolatVariableSpecs struct {
-	CompleteDevOff    *ebpf.VariableSpec `ebpf:"complete_dev_off"`
-	CompleteRwbsOff   *ebpf.VariableSpec `ebpf:"complete_rwbs_off"`
-	CompleteSectorOff *ebpf.VariableSpec `ebpf:"complete_sector_off"`
-	FilterDev         *ebpf.VariableSpec `ebpf:"filter_dev"`
-	HistBounds        *ebpf.VariableSpec `ebpf:"hist_bounds"`
-	HistNbounds       *ebpf.VariableSpec `ebpf:"hist_nbounds"`
-	IssueDevOff       *ebpf.VariableSpec `ebpf:"issue_dev_off"`
-	IssueRwbsOff      *ebpf.VariableSpec `ebpf:"issue_rwbs_off"`
-	IssueSectorOff    *ebpf.VariableSpec `ebpf:"issue_sector_off"`
+	CompleteRwbsOff *ebpf.VariableSpec `ebpf:"complete_rwbs_off"`
+	FilterDev       *ebpf.VariableSpec `ebpf:"filter_dev"`
+	HistBounds      *ebpf.VariableSpec `ebpf:"hist_bounds"`
+	HistNbounds     *ebpf.VariableSpec `ebpf:"hist_nbounds"`
+	IssueRwbsOff    *ebpf.VariableSpec `ebpf:"issue_rwbs_off"`
 }
 
 // biolatObjects contains all objects after they have been loaded into the kernel.
@@ -161,15 +153,11 @@ func (m *biolatMaps) Close() error {
 //
 // It can be passed to loadBiolatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type biolatVariables struct {
-	CompleteDevOff    *ebpf.Variable `ebpf:"complete_dev_off"`
-	CompleteRwbsOff   *ebpf.Variable `ebpf:"complete_rwbs_off"`
-	CompleteSectorOff *ebpf.Variable `ebpf:"complete_sector_off"`
-	FilterDev         *ebpf.Variable `ebpf:"filter_dev"`
-	HistBounds        *ebpf.Variable `ebpf:"hist_bounds"`
-	HistNbounds       *ebpf.Variable `ebpf:"hist_nbounds"`
-	IssueDevOff       *ebpf.Variable `ebpf:"issue_dev_off"`
-	IssueRwbsOff      *ebpf.Variable `ebpf:"issue_rwbs_off"`
-	IssueSectorOff    *ebpf.Variable `ebpf:"issue_sector_off"`
+	CompleteRwbsOff *ebpf.Variable `ebpf:"complete_rwbs_off"`
+	FilterDev       *ebpf.Variable `ebpf:"filter_dev"`
+	HistBounds      *ebpf.Variable `ebpf:"hist_bounds"`
+	HistNbounds     *ebpf.Variable `ebpf:"hist_nbounds"`
+	IssueRwbsOff    *ebpf.Variable `ebpf:"issue_rwbs_off"`
 }
 
 // biolatPrograms contains all programs after they have been loaded into the kernel.

@@ -59,19 +59,18 @@ func parseFormat(t *testing.T, text string) *tracefs.Format {
 	return f
 }
 
-func offsets(t *testing.T, spec *ebpf.CollectionSpec, prefix string) [3]uint32 {
+func rwbsOffset(t *testing.T, spec *ebpf.CollectionSpec, prefix string) uint32 {
 	t.Helper()
-	var out [3]uint32
-	for i, f := range []string{"dev", "sector", "rwbs"} {
-		if err := spec.Variables[prefix+"_"+f+"_off"].Get(&out[i]); err != nil {
-			t.Fatal(err)
-		}
+	var off uint32
+	if err := spec.Variables[prefix+"_rwbs_off"].Get(&off); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return off
 }
 
-// The offsets come from the format file: this kernel's layout and the one
-// before ioprio was added put rwbs in different places.
+// rwbs's offset comes from the format file: this kernel's layout and the one
+// before ioprio was added put it in different places. dev and sector must be
+// where the program reads them in place.
 func TestTracepointOffsets(t *testing.T) {
 	spec, err := loadBiolat()
 	if err != nil {
@@ -84,8 +83,8 @@ func TestTracepointOffsets(t *testing.T) {
 	if err := setOffsets(spec, parseFormat(t, string(cur)), "issue"); err != nil {
 		t.Fatal(err)
 	}
-	if got := offsets(t, spec, "issue"); got != [3]uint32{8, 16, 34} {
-		t.Errorf("6.18 block_rq_issue offsets %v, want [8 16 34]", got)
+	if got := rwbsOffset(t, spec, "issue"); got != 34 {
+		t.Errorf("6.18 block_rq_issue rwbs at %d, want 34", got)
 	}
 	const old = "\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n" +
 		"\tfield:sector_t sector;\toffset:16;\tsize:8;\tsigned:0;\n" +
@@ -95,12 +94,16 @@ func TestTracepointOffsets(t *testing.T) {
 	if err := setOffsets(spec, parseFormat(t, old), "complete"); err != nil {
 		t.Fatal(err)
 	}
-	if got := offsets(t, spec, "complete"); got != [3]uint32{8, 16, 32} {
-		t.Errorf("older block_rq_complete offsets %v, want [8 16 32]", got)
+	if got := rwbsOffset(t, spec, "complete"); got != 32 {
+		t.Errorf("older block_rq_complete rwbs at %d, want 32", got)
 	}
 	bad := strings.Replace(old, "size:8;\tsigned:0", "size:4;\tsigned:0", 1) // a 32-bit sector
 	if err := setOffsets(spec, parseFormat(t, bad), "complete"); err == nil || !strings.Contains(err.Error(), "sector") {
 		t.Errorf("4-byte sector: %v, want an error naming the field", err)
+	}
+	moved := strings.Replace(old, "offset:8;", "offset:12;", 1)
+	if err := setOffsets(spec, parseFormat(t, moved), "issue"); err == nil || !strings.Contains(err.Error(), "dev") {
+		t.Errorf("moved dev: %v, want an error naming the field", err)
 	}
 }
 

@@ -119,26 +119,37 @@ func tracepointProgs(spec *ebpf.CollectionSpec) ([]progset.Prog, error) {
 	}, nil
 }
 
-// setOffsets sets <prefix>_{dev,sector,rwbs}_off from the format f.
+// setOffsets checks that dev and sector start the record where struct
+// block_rq_head (biolat.bpf.c) reads them, and sets <prefix>_rwbs_off to
+// where this kernel keeps rwbs.
 func setOffsets(spec *ebpf.CollectionSpec, f *tracefs.Format, prefix string) error {
 	for _, w := range []struct {
-		field     string
-		size, min uint32 // exact size, or the least size when min is set
-	}{{"dev", 4, 0}, {"sector", 8, 0}, {"rwbs", 0, 2}} {
+		field        string
+		offset, size uint32
+	}{{"dev", 8, 4}, {"sector", 16, 8}} {
 		got, err := f.Field(w.field)
 		if err != nil {
 			return err
 		}
-		if (w.min == 0 && got.Size != w.size) || got.Size < w.min {
-			return fmt.Errorf("field %s has size %d, the program reads it as %d bytes", w.field, got.Size, max(w.size, w.min))
+		if got.Offset != w.offset || got.Size != w.size {
+			return fmt.Errorf("field %s at offset %d size %d, the program expects offset %d size %d",
+				w.field, got.Offset, got.Size, w.offset, w.size)
 		}
-		v := spec.Variables[prefix+"_"+w.field+"_off"]
-		if v == nil {
-			return errors.New("object has no variable " + prefix + "_" + w.field + "_off")
-		}
-		if err := v.Set(got.Offset); err != nil {
-			return fmt.Errorf("setting %s_%s_off: %w", prefix, w.field, err)
-		}
+	}
+	rwbs, err := f.Field("rwbs")
+	if err != nil {
+		return err
+	}
+	if rwbs.Size < 2 {
+		return fmt.Errorf("field rwbs has size %d, the program reads 2 bytes", rwbs.Size)
+	}
+	name := prefix + "_rwbs_off"
+	v := spec.Variables[name]
+	if v == nil {
+		return errors.New("object has no variable " + name)
+	}
+	if err := v.Set(rwbs.Offset); err != nil {
+		return fmt.Errorf("setting %s: %w", name, err)
 	}
 	return nil
 }
