@@ -92,27 +92,11 @@ func pipeTest(t *testing.T, s strategy, tid bool) {
 // reads are in the bucket (or the rounds run out).
 func checkPipeReads(t *testing.T, p *Program, wantHook string) {
 	const n, round, maxRounds = 20, 10, 20
-	var fds [2]int
-	if err := unix.Pipe(fds[:]); err != nil { // blocking, unlike os.Pipe
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	w := &pipeWriter{fd: fds[1], readFd: fds[0], tid: unix.Gettid(), delay: 19 * time.Millisecond, stop: make(chan struct{})}
-	defer close(w.stop)
-	go w.run()
-	buf := make([]byte, 1)
+	pr := newPipeReader(t, 19*time.Millisecond)
 	var h hist.Histogram
 	reads := 0
 	for r := 0; r < maxRounds; r++ {
-		for range round {
-			if _, err := unix.Read(fds[0], buf); err != nil {
-				t.Fatal(err)
-			}
-			w.done.Add(1)
-		}
+		pr.read(t, round)
 		reads += round
 		h = readOne(t, p, wantHook)
 		if countAt(h, hist.IndexOf(h.Scale, 20e6)) >= n {
@@ -125,10 +109,45 @@ func checkPipeReads(t *testing.T, p *Program, wantHook string) {
 	if in < n {
 		t.Fatalf("bucket %d (holds 20 ms) has %d of %d reads; histogram %+v", idx, in, reads, h)
 	}
-	// Every pipe read is at least 19 ms, and the process's other reads are
-	// short: the slow ones are exactly ours, none lost.
-	if atLeast != uint64(reads) {
+	// Every pipe read is at least 19 ms, none may be missing. The process's
+	// other reads are short, but on a slow machine one may be held up.
+	if atLeast < uint64(reads) || atLeast > uint64(reads+reads/10) {
 		t.Fatalf("%d reads counted at 18.58 ms or more, made %d; histogram %+v", atLeast, reads, h)
+	}
+}
+
+// pipeReader reads from a pipe on a locked thread; its writer answers
+// each read delay after the reader is blocked in it.
+type pipeReader struct {
+	fds [2]int
+	w   *pipeWriter
+}
+
+func newPipeReader(t *testing.T, delay time.Duration) *pipeReader {
+	var pr pipeReader
+	if err := unix.Pipe(pr.fds[:]); err != nil { // blocking, unlike os.Pipe
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	pr.w = &pipeWriter{fd: pr.fds[1], readFd: pr.fds[0], tid: unix.Gettid(), delay: delay, stop: make(chan struct{})}
+	go pr.w.run()
+	t.Cleanup(func() {
+		close(pr.w.stop)
+		runtime.UnlockOSThread()
+		unix.Close(pr.fds[0])
+		unix.Close(pr.fds[1])
+	})
+	return &pr
+}
+
+// read makes n reads, each taking at least the delay.
+func (pr *pipeReader) read(t *testing.T, n int) {
+	buf := make([]byte, 1)
+	for range n {
+		if _, err := unix.Read(pr.fds[0], buf); err != nil {
+			t.Fatal(err)
+		}
+		pr.w.done.Add(1)
 	}
 }
 
@@ -294,25 +313,8 @@ func byProcessTest(t *testing.T, opts Options) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	var fds [2]int
-	if err := unix.Pipe(fds[:]); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
 	const reads = 10
-	go func() {
-		for range reads {
-			time.Sleep(5 * time.Millisecond)
-			unix.Write(fds[1], []byte{1})
-		}
-	}()
-	buf := make([]byte, 1)
-	for range reads {
-		if _, err := unix.Read(fds[0], buf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	newPipeReader(t, 5*time.Millisecond).read(t, reads)
 	comm, err := os.ReadFile("/proc/self/comm")
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +331,7 @@ func byProcessTest(t *testing.T, opts Options) {
 		if s.Attrs[HookAttr] != p.hook {
 			t.Fatalf("series attributes %v lack the hook", s.Attrs)
 		}
-		// Each read waited for a write 5 ms (or more) later.
+		// Each read waited 5 ms (or more) for its write.
 		if got := countFrom(s.Hist, hist.IndexOf(s.Hist.Scale, 4e6)); got < reads {
 			t.Fatalf("%s: %d reads of 4 ms or more, want %d: %+v", self, got, reads, s.Hist)
 		}
@@ -350,6 +352,9 @@ func TestStrategiesLoad(t *testing.T) {
 	for _, s := range strategies {
 		t.Run(s.name, func(t *testing.T) {
 			coll, err := load(s.programNames(false), l, Options{})
+			if err != nil && !s.tidTwins && !histmap.HaveTaskStorage() {
+				t.Skipf("skipped: %s needs BPF task storage, which this kernel lacks: %v", s.name, err)
+			}
 			if err != nil && s.name == "fentry" {
 				t.Skipf("skipped: this kernel refuses to load fentry/fexit programs: %v", err)
 			}
