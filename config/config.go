@@ -1,0 +1,125 @@
+package config
+
+import "time"
+
+// Config is the whole of vigil.yaml. The yaml tags are the key names; the
+// strict decoder, Set and the tests walk the struct by those tags.
+type Config struct {
+	Profiler   Profiler   `yaml:"profiler"`
+	Attributes Attributes `yaml:"attributes"`
+	Latency    Latency    `yaml:"latency"`
+	Metrics    Metrics    `yaml:"metrics"`
+	Sinks      Sinks      `yaml:"sinks"`
+	Web        Web        `yaml:"web"`
+	Log        Log        `yaml:"log"`
+}
+
+// Profiler configures continuous CPU profiling.
+type Profiler struct {
+	Enabled     bool          `yaml:"enabled"`
+	Frequency   int           `yaml:"frequency"` // Hz
+	Interval    time.Duration `yaml:"interval"`  // one profile per process group per interval
+	IncludeIdle bool          `yaml:"include_idle"`
+	PIDs        []int         `yaml:"pids"` // empty: every process
+	GroupBy     string        `yaml:"group_by"`
+}
+
+// Process grouping modes of profiler.group_by.
+const (
+	GroupAuto       = "auto" // container id from the cgroup, else executable name
+	GroupExecutable = "executable"
+	GroupContainer  = "container"
+	GroupPID        = "pid"
+)
+
+// Attributes holds the opt-in process attributes, off by default because
+// command lines and environments can carry secrets.
+type Attributes struct {
+	CommandLine            bool `yaml:"command_line"`
+	ServiceNameFromEnviron bool `yaml:"service_name_from_environ"`
+}
+
+// Latency configures the kernel latency histograms.
+type Latency struct {
+	Enabled        bool     `yaml:"enabled"`
+	Hooks          []string `yaml:"hooks"`
+	Scale          int      `yaml:"scale"`
+	SkipStrategies []string `yaml:"skip_strategies"`
+	ByProcess      bool     `yaml:"by_process"`
+	MaxSeries      int      `yaml:"max_series"`
+}
+
+// Metrics configures how the histograms and vigil's own counters leave.
+type Metrics struct {
+	Interval   time.Duration `yaml:"interval"`
+	OTLP       bool          `yaml:"otlp"`
+	Prometheus string        `yaml:"prometheus"` // listen address; empty: off
+	Console    bool          `yaml:"console"`
+}
+
+// Sinks configures where profiles go.
+type Sinks struct {
+	Directory Directory `yaml:"directory"`
+	OTLP      OTLP      `yaml:"otlp"`
+	Pyroscope Pyroscope `yaml:"pyroscope"`
+	Queue     Queue     `yaml:"queue"`
+}
+
+// Directory writes rotated .pb.gz files, bounded by count and bytes.
+type Directory struct {
+	Path     string   `yaml:"path"` // empty: off
+	MaxFiles int      `yaml:"max_files"`
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// OTLP sends profiles to an OpenTelemetry Collector.
+type OTLP struct {
+	Endpoint string            `yaml:"endpoint"` // empty: off
+	Protocol string            `yaml:"protocol"`
+	Insecure bool              `yaml:"insecure"`
+	Headers  map[string]string `yaml:"headers"`
+	Timeout  time.Duration     `yaml:"timeout"`
+}
+
+// OTLP transport protocols of sinks.otlp.protocol.
+const (
+	ProtocolGRPC         = "grpc"
+	ProtocolHTTPProtobuf = "http/protobuf"
+)
+
+// Pyroscope pushes profiles to a Pyroscope server.
+type Pyroscope struct {
+	URL         string            `yaml:"url"` // empty: off
+	TenantID    string            `yaml:"tenant_id"`
+	BasicAuth   BasicAuth         `yaml:"basic_auth"`
+	BearerToken string            `yaml:"bearer_token"`
+	Labels      map[string]string `yaml:"labels"`
+}
+
+// BasicAuth is an HTTP basic-auth credential; both empty means none.
+type BasicAuth struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Queue bounds each sink's backlog so a slow sink never blocks sampling.
+type Queue struct {
+	MaxBatches   int           `yaml:"max_batches"`
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	MaxAge       time.Duration `yaml:"max_age"`
+}
+
+// Web configures the local web view.
+type Web struct {
+	Enabled   Switch        `yaml:"enabled"`
+	Listen    string        `yaml:"listen"`
+	Retention time.Duration `yaml:"retention"`
+	MaxBytes  ByteSize      `yaml:"max_bytes"`
+}
+
+// Log configures vigil's own log.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
