@@ -11,4 +11,4 @@ KERNELS_FLAGS ?=
 
 .PHONY: test-kernels
 test-kernels:
-	go run ./bpf/kernels/matrix $(KERNELS_FLAGS)
+	$(or $(GO),go) run ./bpf/kernels/matrix $(KERNELS_FLAGS)
