@@ -299,3 +299,31 @@ func libcAliases(t *testing.T, path string) aliasSet {
 	}
 	return set
 }
+
+// BenchmarkPrepareUnchanged is the cost of calling Prepare again on a
+// process whose maps did not change (one read of /proc/<pid>/maps).
+func BenchmarkPrepareUnchanged(b *testing.B) {
+	fx := newLibcFixture(b)
+	s := New(Options{})
+	defer s.Close()
+	if err := s.Prepare(fx.pid); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s.Prepare(fx.pid)
+	}
+}
+
+// BenchmarkPrepareNewProcess is the cost of capturing a process whose files
+// are already cached: read maps, open each mapped file, stat it.
+func BenchmarkPrepareNewProcess(b *testing.B) {
+	fx := newLibcFixture(b)
+	s := New(Options{})
+	defer s.Close()
+	for b.Loop() {
+		if err := s.Prepare(fx.pid); err != nil {
+			b.Fatal(err)
+		}
+		s.Forget(fx.pid)
+	}
+}
