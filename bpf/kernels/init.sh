@@ -35,6 +35,8 @@ while IFS='	' read -r name secs dir cmd; do
 	timeout $secs $cmd > $out 2>&1
 	rc=$?
 	cd /
+	# A job killed mid-line would otherwise swallow the marker.
+	echo > $out
 	echo "vigil-end: $name rc=$rc seconds=$(( $(date +%s) - start ))" > $out
 done < /jobs.txt
 echo "vigil-done" > $out
