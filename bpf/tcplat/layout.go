@@ -40,28 +40,34 @@ func checkLayout(f *tracefs.Format, want []fieldWant) error {
 }
 
 // setProbeOffsets points rtt_tp at tcp_probe's fields, which moved as the
-// record gained mark, family and socket address fields.
+// record gained mark, family and socket address fields. Records without
+// family (before 5.x) leave probe_family_off at 0, which the program takes
+// as "no family check".
 func setProbeOffsets(spec *ebpf.CollectionSpec, f *tracefs.Format) error {
 	return setOffsets(spec, f, map[string]fieldVar{
-		"family": {"probe_family_off", 2}, "sport": {"probe_sport_off", 2},
-		"dport": {"probe_dport_off", 2}, "srtt": {"probe_srtt_off", 4},
+		"family": {"probe_family_off", 2, true}, "sport": {"probe_sport_off", 2, false},
+		"dport": {"probe_dport_off", 2, false}, "srtt": {"probe_srtt_off", 4, false},
 	})
 }
 
 func setRetransmitOffsets(spec *ebpf.CollectionSpec, f *tracefs.Format) error {
 	return setOffsets(spec, f, map[string]fieldVar{
-		"sport": {"retrans_sport_off", 2}, "dport": {"retrans_dport_off", 2},
+		"sport": {"retrans_sport_off", 2, false}, "dport": {"retrans_dport_off", 2, false},
 	})
 }
 
 type fieldVar struct {
 	variable string
 	size     uint32
+	optional bool // absent from older records: the variable stays 0
 }
 
 func setOffsets(spec *ebpf.CollectionSpec, f *tracefs.Format, fields map[string]fieldVar) error {
 	for name, fv := range fields {
 		got, err := f.Field(name)
+		if err != nil && fv.optional {
+			continue
+		}
 		if err != nil {
 			return err
 		}

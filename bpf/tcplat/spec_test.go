@@ -137,3 +137,33 @@ func TestBadScaleIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// tcp_probe records from before family was added still load: the family
+// check is left out (0), the other offsets are set.
+func TestProbeWithoutFamily(t *testing.T) {
+	spec, err := loadTcplat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old = "\tfield:__u16 sport;\toffset:64;\tsize:2;\tsigned:0;\n" +
+		"\tfield:__u16 dport;\toffset:66;\tsize:2;\tsigned:0;\n" +
+		"\tfield:__u32 mark;\toffset:68;\tsize:4;\tsigned:0;\n" +
+		"\tfield:__u32 srtt;\toffset:96;\tsize:4;\tsigned:0;\n"
+	fm, err := tracefs.ParseFormat(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setProbeOffsets(spec, fm); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]uint32{"probe_family_off": 0, "probe_srtt_off": 96, "probe_sport_off": 64} {
+		var got uint32
+		if err := spec.Variables[v].Get(&got); err != nil || got != want {
+			t.Errorf("%s = %d (%v), want %d", v, got, err, want)
+		}
+	}
+	fm.Fields = fm.Fields[:3] // no srtt: nothing to measure
+	if err := setProbeOffsets(spec, fm); err == nil || !strings.Contains(err.Error(), "srtt") {
+		t.Errorf("format without srtt: %v", err)
+	}
+}

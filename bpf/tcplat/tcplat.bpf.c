@@ -333,10 +333,15 @@ static __always_inline __u32 tp_u16(void *ctx, __u32 off)
 SEC("tracepoint/tcp/tcp_probe")
 int rtt_tp(void *ctx)
 {
-	__u32 family = tp_u16(ctx, probe_family_off), srtt = 0;
+	__u32 family, srtt = 0;
 
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
+	/* Records from before family was added (0: not in the format) come
+	 * from TCP sockets only, which are IPv4 or IPv6 anyway. */
+	if (probe_family_off) {
+		family = tp_u16(ctx, probe_family_off);
+		if (family != AF_INET && family != AF_INET6)
+			return 0;
+	}
 	if (filter_port && !port_wanted(tp_u16(ctx, probe_sport_off), tp_u16(ctx, probe_dport_off)))
 		return 0;
 	bpf_probe_read_kernel(&srtt, sizeof(srtt), (char *)ctx + probe_srtt_off);
