@@ -107,9 +107,9 @@ func (info *dwarfInfo) addCU(e *dwarf.Entry) {
 }
 
 // frames returns the inlined call chain at pc, innermost first, with names
-// from DWARF; fallbackName (the symbol table's name) names the outermost
-// function when known. It returns nil when no unit covers pc.
-func (info *dwarfInfo) frames(pc uint64, fallbackName string) (out []Frame, err error) {
+// from DWARF; sym (the symbol table's entry covering pc) names the
+// outermost function when it starts where that function's range does. It returns nil when no unit covers pc.
+func (info *dwarfInfo) frames(pc uint64, sym symName) (out []Frame, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, errPanic(r)
@@ -123,7 +123,7 @@ func (info *dwarfInfo) frames(pc uint64, fallbackName string) (out []Frame, err 
 	if err != nil {
 		return nil, err
 	}
-	return cu.frames(pc, fallbackName), nil
+	return cu.frames(pc, sym), nil
 }
 
 func (info *dwarfInfo) findCU(pc uint64) (dwarf.Offset, bool) {
@@ -361,14 +361,14 @@ func (info *dwarfInfo) refName(off dwarf.Offset) string {
 // frames builds the inlined chain at pc: the innermost frame takes its
 // file:line from the line table, each caller the call site recorded on the
 // inlined call below it.
-func (cu *cuInfo) frames(pc uint64, fallbackName string) []Frame {
+func (cu *cuInfo) frames(pc uint64, sym symName) []Frame {
 	file, line := cu.lineAt(pc)
-	chain := cu.chainAt(pc)
+	chain, lo := cu.chainAt(pc)
 	if len(chain) == 0 {
-		if fallbackName == "" && line == 0 {
+		if sym.name == "" && line == 0 {
 			return nil
 		}
-		return []Frame{{Function: fallbackName, File: file, Line: line}}
+		return []Frame{{Function: sym.name, File: file, Line: line}}
 	}
 	out := make([]Frame, len(chain))
 	for i := range chain {
@@ -377,10 +377,10 @@ func (cu *cuInfo) frames(pc uint64, fallbackName string) []Frame {
 		file, line = cu.fileName(n.callFile), int(n.callLine)
 	}
 	// The symbol table names the outermost function better than DWARF
-	// where they differ: DWARF records internal assembler names
-	// ("__GI_getpid") that the exported symbol ("getpid") hides.
-	if fallbackName != "" {
-		out[len(out)-1].Function = fallbackName
+	// where both describe the same code: DWARF records internal assembler
+	// names ("__GI_getpid") that the exported symbol ("getpid") hides.
+	if outer := &out[len(out)-1]; sym.name != "" && (outer.Function == "" || sym.addr == lo) {
+		outer.Function = sym.name
 	}
 	return out
 }
@@ -400,18 +400,20 @@ func (cu *cuInfo) lineAt(pc uint64) (string, int) {
 	return cu.fileName(cu.rows[i].file), int(cu.rows[i].line)
 }
 
-// chainAt returns the node indexes containing pc, outermost first.
-func (cu *cuInfo) chainAt(pc uint64) []int32 {
+// chainAt returns the node indexes containing pc, outermost first, and the
+// start of the outermost function's range holding pc.
+func (cu *cuInfo) chainAt(pc uint64) ([]int32, uint64) {
 	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > pc }) - 1
 	var top int32 = -1
+	var lo uint64
 	for j := i; j >= 0 && j > i-maxNestedLookback; j-- {
 		if f := cu.funcs[j]; pc >= f.lo && pc < f.hi {
-			top = f.node
+			top, lo = f.node, f.lo
 			break
 		}
 	}
 	if top < 0 {
-		return nil
+		return nil, 0
 	}
 	chain := []int32{top}
 	for k := top + 1; k < cu.nodes[top].end; k++ {
@@ -422,7 +424,7 @@ func (cu *cuInfo) chainAt(pc uint64) []int32 {
 		}
 		chain = append(chain, k)
 	}
-	return chain
+	return chain, lo
 }
 
 func inRanges(rs [][2]uint64, pc uint64) bool {

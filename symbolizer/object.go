@@ -70,9 +70,9 @@ func (o *objFile) lookup(vaddr uint64, dirs []string, st parseStats) []Frame {
 // resolve tries DWARF (lines and inlined calls), then the Go table, then
 // the ELF symbol tables.
 func (o *objFile) resolve(vaddr uint64) []Frame {
-	symName := demangle(o.syms.name(vaddr))
+	sym := o.syms.nameAt(vaddr)
 	if o.dw != nil {
-		if f, err := o.dw.frames(vaddr, symName); err == nil && len(f) > 0 && f[len(f)-1].Function != "" {
+		if f, err := o.dw.frames(vaddr, sym); err == nil && len(f) > 0 && f[len(f)-1].Function != "" {
 			return f
 		}
 	}

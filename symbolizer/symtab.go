@@ -102,12 +102,18 @@ func (t *symtab) lookup(addr uint64) []Frame {
 	return f
 }
 
-// name returns the raw (mangled) name of the symbol covering addr.
-func (t *symtab) name(addr uint64) string {
+// symName is a symbol's demangled name and start address.
+type symName struct {
+	name string
+	addr uint64
+}
+
+// nameAt returns the demangled name and start of the symbol covering addr.
+func (t *symtab) nameAt(addr uint64) symName {
 	if i := t.find(addr); i >= 0 {
-		return t.syms[i].name
+		return symName{name: demangle(t.syms[i].name), addr: t.syms[i].addr}
 	}
-	return ""
+	return symName{}
 }
 
 // aliasRank orders alias names at one address: exported before local, and
