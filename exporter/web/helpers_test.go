@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -82,3 +83,5 @@ func encode(t testing.TB, p *profile.Profile) []byte {
 	}
 	return b.Bytes()
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
