@@ -54,9 +54,9 @@ func (p *Producer) selfMetrics(now time.Time) []metricdata.Metrics {
 	if len(runs.DataPoints) > 0 {
 		out = append(out,
 			metricdata.Metrics{Name: MetricRunDuration, Unit: "s", Data: runTime,
-				Description: "Time the kernel spent running vigil's BPF programs (counted while kernel.bpf_stats_enabled=1)."},
+				Description: "Time the kernel spent running vigil's BPF programs (counted while BPF run statistics are enabled: kernel.bpf_stats_enabled=1 or vigil's --bpf-stats)."},
 			metricdata.Metrics{Name: MetricRunCount, Unit: "{run}", Data: runs,
-				Description: "Runs of vigil's BPF programs (counted while kernel.bpf_stats_enabled=1)."},
+				Description: "Runs of vigil's BPF programs (counted while BPF run statistics are enabled: kernel.bpf_stats_enabled=1 or vigil's --bpf-stats)."},
 			metricdata.Metrics{Name: MetricEventsLost, Unit: "{event}", Data: lost,
 				Description: "Events vigil's BPF programs never saw, by reason."},
 		)

@@ -27,6 +27,7 @@ type latencyConfig struct {
 	hooks      []latencyHook
 	output     string
 	cumulative bool
+	bpfStats   bool
 	hookOpts   hookOptions
 	export     exporter.Config
 }
@@ -44,6 +45,13 @@ func runLatency(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.Default().With("component", "latency")
+	if cfg.bpfStats {
+		stats, err := enableRunStats()
+		if err != nil {
+			return err
+		}
+		defer stats.Close()
+	}
 	progs, err := openHooks(cfg.hooks, cfg.hookOpts, log)
 	if err != nil {
 		return err
@@ -67,6 +75,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	pid := fs.Int("pid", 0, "measure only this process's reads (read hook)")
 	skip := fs.String("skip", "", "comma-separated attach strategies not to try: "+strings.Join(strategyNames, ", "))
 	prom := fs.String("prometheus", "", "serve a Prometheus scrape endpoint on this address, e.g. 127.0.0.1:9464 (a bare :port binds loopback)")
+	bpfStats := fs.Bool("bpf-stats", false, "have the kernel count run time and runs of vigil's BPF programs (exported as vigil.bpf.run.*; costs about 45 ns per program run)")
 	console := fs.Bool("console", false, "also print every export to stdout with the OpenTelemetry console exporter (debugging)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: vigil latency [flags]\n\nOTLP export: set OTEL_EXPORTER_OTLP_ENDPOINT (or ..._METRICS_ENDPOINT) and the other standard OTEL_* variables.\n\nflags:")
@@ -75,7 +84,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	if err := parseFlags(fs, args); err != nil {
 		return latencyConfig{}, err
 	}
-	cfg := latencyConfig{duration: *duration, interval: *interval, output: *output, cumulative: *cumulative,
+	cfg := latencyConfig{duration: *duration, interval: *interval, output: *output, cumulative: *cumulative, bpfStats: *bpfStats,
 		hookOpts: hookOptions{scale: int32(*scale), pid: uint32(*pid)}}
 	if err := validateLatency(fs, cfg, *scale, *pid); err != nil {
 		return cfg, err
