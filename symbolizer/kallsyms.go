@@ -121,7 +121,28 @@ func buildKallsyms(syms []ksym, mods []*Mapping) *Kallsyms {
 		m.Limit = max(m.Limit, s.addr+1)
 	}
 	k.frames = make([][]Frame, len(k.addrs))
+	k.extendLimits()
 	return k
+}
+
+// extendLimits makes each mapping's Limit cover what find attributes to it:
+// past the last symbol of a run of one module's symbols, a bounded span
+// that stops where another module's symbols start.
+func (k *Kallsyms) extendLimits() {
+	for i, a := range k.addrs {
+		if i+1 < len(k.addrs) && k.modules[i+1] == k.modules[i] {
+			continue
+		}
+		end := a + maxKernelSymbolSpan
+		if end < a {
+			end = ^uint64(0)
+		}
+		if i+1 < len(k.addrs) {
+			end = min(end, k.addrs[i+1])
+		}
+		m := k.mods[k.modules[i]]
+		m.Limit = max(m.Limit, end)
+	}
 }
 
 // find returns the index of the symbol covering addr, or -1. A symbol covers

@@ -99,6 +99,16 @@ func TestParseKallsyms(t *testing.T) {
 			t.Errorf("%#x: %+v (mapping %+v), want %s in %s", c.addr, loc.Frames, loc.Mapping, c.fn, c.mod)
 		}
 	}
+	for _, m := range k.Modules() {
+		for _, a := range []uint64{0xffffffff81003010, 0xffffffffc0a00150, 0xffffffffc0b00004} {
+			if loc := k.Lookup(a); loc.Mapping == m && (a < m.Start || a >= m.Limit) {
+				t.Errorf("%#x attributed to %s outside its range [%#x, %#x)", a, m.Path, m.Start, m.Limit)
+			}
+		}
+	}
+	if m := k.Lookup(0xffffffffc0a00150).Mapping; m.Limit > 0xffffffffc0b00000 {
+		t.Errorf("[ext4] limit %#x runs into [nf_tables]", m.Limit)
+	}
 	if loc := k.Lookup(0x1000); loc.Mapping != nil {
 		t.Errorf("address below the kernel got %+v", loc)
 	}
