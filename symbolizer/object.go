@@ -9,6 +9,9 @@ import (
 	"sync"
 )
 
+// maxDWARFSize bounds the debug sections of one file held in memory.
+const maxDWARFSize = 1 << 30
+
 // maxResultsPerFile bounds the per-file cache of DWARF answers; it is
 // dropped wholesale when full.
 const maxResultsPerFile = 1 << 15
@@ -168,12 +171,20 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 			info = nil
 		}
 	}()
+	var total uint64
 	for _, s := range img.f.Sections {
 		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
-			if img.section(s.Name, maxSectionSize) == nil && s.Type != elf.SHT_NOBITS {
+			if s.Type == elf.SHT_NOBITS {
+				continue
+			}
+			if img.section(s.Name, maxSectionSize) == nil {
 				return nil
 			}
+			total += s.Size
 		}
+	}
+	if total > maxDWARFSize {
+		return nil // names still come from the symbol tables
 	}
 	if img.f.Type == elf.ET_REL {
 		return nil // relocatable objects are never mapped; relocating DWARF is more untrusted work
