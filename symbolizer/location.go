@@ -3,6 +3,7 @@ package symbolizer
 import (
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Frame is one function activation at an address. Inlined calls make several
@@ -48,7 +49,7 @@ func (l Location) ModuleOffset() string {
 	if l.Mapping == nil {
 		return "0x" + strconv.FormatUint(l.Address, 16)
 	}
-	name := filepath.Base(l.Mapping.Path)
+	name := filepath.Base(strings.TrimSuffix(l.Mapping.Path, " (deleted)"))
 	if l.Mapping.Path == "" {
 		name = "[anon]"
 	}

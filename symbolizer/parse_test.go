@@ -38,6 +38,9 @@ func TestParseMaps(t *testing.T) {
 	if ms[5].Path != "/tmp/with space/lib (deleted)" {
 		t.Errorf("path with spaces parsed as %q", ms[5].Path)
 	}
+	if got := (Location{Address: 0x7f1c2ab00010, Mapping: &ms[5]}).String(); got != "lib+0x10" {
+		t.Errorf("unnamed location in a deleted file prints %q", got)
+	}
 	if ms[6].Path != "[vdso]" || isFileMapping(&ms[6]) {
 		t.Errorf("vdso parsed as %+v", ms[6])
 	}
