@@ -56,7 +56,7 @@ func (p *Provider) readers(ctx context.Context, cfg Config, opts Options) ([]sdk
 		if err != nil {
 			return out, err
 		}
-		periodic("otlp_"+string(cfg.OTLP.Protocol), e)
+		periodic(otlpExporterName(cfg.OTLP.Protocol), e)
 	}
 	if cfg.Console {
 		e, err := newConsoleExporter(opts.Console)
@@ -74,6 +74,14 @@ func (p *Provider) readers(ctx context.Context, cfg Config, opts Options) ([]sdk
 		out = append(out, reader)
 	}
 	return out, nil
+}
+
+// otlpExporterName is the vigil.exporter attribute of export failures.
+func otlpExporterName(p Protocol) string {
+	if p == ProtocolGRPC {
+		return "otlp_grpc"
+	}
+	return "otlp_http"
 }
 
 // retryBound keeps retries of one export within both the export timeout and

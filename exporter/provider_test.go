@@ -3,6 +3,9 @@ package exporter
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +59,43 @@ func TestBackendDownRetriesWithinBoundAndCountsFailure(t *testing.T) {
 			sms, _ := p.producer.Produce(context.Background())
 			rm := metricdata.ResourceMetrics{ScopeMetrics: sms}
 			checkSum(t, rm, MetricExportFailures,
-				attribute.NewSet(attribute.String(AttrExporter, "otlp_"+proto)), 1)
+				attribute.NewSet(attribute.String(AttrExporter, otlpExporterName(Protocol(proto)))), 1)
 		})
 	}
+}
+
+func TestHTTPRetriesWhileBackendIsUnavailable(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable) // e.g. a Collector restarting
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	cfg, err := ConfigFromEnv(envOf(map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL,
+		"OTEL_METRIC_EXPORT_INTERVAL": "10000",
+		"OTEL_METRIC_EXPORT_TIMEOUT":  "10000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSource{start: time.Now()}
+	src.set([]hist.Reading{readReading(1000)}, nil)
+	p, err := New(context.Background(), cfg, []Source{src}, Options{Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	if err := p.ForceFlush(context.Background()); err != nil {
+		t.Fatalf("export failed although the backend came back: %v", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d requests, want 3 (two refused with 503, retried with backoff)", n)
+	}
+	sms, _ := p.producer.Produce(context.Background())
+	checkSum(t, metricdata.ResourceMetrics{ScopeMetrics: sms}, MetricExportFailures,
+		attribute.NewSet(attribute.String(AttrExporter, "otlp_http")), 0)
 }
