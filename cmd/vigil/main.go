@@ -35,6 +35,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"run", "run the agent: continuous profiles and latency histograms to every configured sink", runAgent},
 		{"profile", "sample every CPU and write a symbolized pprof (or folded) profile", runProfile},
 		{"latency", "print kernel latency histograms and export them over OTLP", runLatency},
 		{"check", "show which attach strategy each hook uses on this kernel", runCheck},

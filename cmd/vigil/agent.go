@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/config"
+	"github.com/vigil-ebpf/vigil/exporter"
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
+	"github.com/vigil-ebpf/vigil/profiler"
+	"github.com/vigil-ebpf/vigil/symbolizer"
+)
+
+// agent is a running `vigil run`: the sampler and continuous profiler, the
+// latency hooks, the metric exporters, the profile sinks and the web view.
+type agent struct {
+	cfg   config.Config
+	log   *slog.Logger
+	start time.Time
+
+	sampler  *cpuprofile.Profiler
+	symbols  *symbolizer.Symbolizer
+	cont     *profiler.Continuous
+	contDone chan error
+
+	hooks    []latencyProgram
+	provider *exporter.Provider
+	sinks    []queuedSink
+	local    *localView // nil unless the web view runs
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// queuedSink is a profile sink behind its bounded retry queue.
+type queuedSink interface {
+	Name() string
+	Offer([]profilesink.Profile)
+	Counters() profilesink.Counters
+	Close(ctx context.Context) error
+}
+
+// startAgent opens everything the configuration asks for. A latency hook
+// that can't attach is disabled with a warning; a profiler that can't
+// start, a sink or a listener that can't be set up, stops the start.
+func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ *agent, err error) {
+	a := &agent{cfg: cfg, log: slog.Default().With("component", "agent"), start: time.Now()}
+	ctx, cancel := context.WithCancel(parent)
+	a.cancel = cancel
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	if err := a.openSinks(); err != nil {
+		return nil, err
+	}
+	if cfg.Profiler.Enabled {
+		if err := a.openProfiler(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Latency.Enabled {
+		a.openHooks()
+	}
+	if err := a.openWeb(); err != nil {
+		return nil, err
+	}
+	if err := a.startExport(ctx, stdout); err != nil {
+		return nil, err
+	}
+	a.run(ctx)
+	return a, nil
+}
+
+func (a *agent) openProfiler() error {
+	pids := make([]uint32, len(a.cfg.Profiler.PIDs))
+	for i, p := range a.cfg.Profiler.PIDs {
+		pids[i] = uint32(p)
+	}
+	drain := time.Second
+	s, err := cpuprofile.Open(cpuprofile.Options{
+		Frequency: a.cfg.Profiler.Frequency, PIDs: pids, IncludeIdle: a.cfg.Profiler.IncludeIdle, DrainInterval: drain,
+	})
+	if err != nil {
+		return explainOpenError(err)
+	}
+	a.sampler = s
+	a.symbols = symbolizer.New(symbolizer.Options{})
+	host, _ := os.Hostname()
+	a.cont = profiler.NewContinuous(s, a.symbols, profiler.ContinuousOptions{
+		Frequency: a.cfg.Profiler.Frequency, Interval: a.cfg.Profiler.Interval, DrainInterval: drain,
+		GroupBy: a.cfg.Profiler.GroupBy, HostName: host,
+		Proc: profiler.ProcReader{CommandLine: a.cfg.Attributes.CommandLine, Environ: a.cfg.Attributes.ServiceNameFromEnviron},
+	})
+	a.log.Info("profiling", "strategy", s.Report().Chosen, "frequency_hz", a.cfg.Profiler.Frequency,
+		"interval", a.cfg.Profiler.Interval, "cpus", s.CPUs())
+	return nil
+}
+
+func (a *agent) openHooks() {
+	skip := map[string]bool{}
+	for _, s := range a.cfg.Latency.SkipStrategies {
+		skip[s] = true
+	}
+	hooks, err := selectHooks(strings.Join(a.cfg.Latency.Hooks, ","))
+	if err != nil {
+		// Validated with the configuration; nothing to attach otherwise.
+		a.log.Warn("latency hooks disabled", "err", err)
+		return
+	}
+	progs, err := openHooks(hooks, hookOptions{scale: int32(a.cfg.Latency.Scale), skip: skip}, a.log)
+	if err != nil && len(progs) == 0 {
+		a.log.Warn("no latency hook could attach", "err", err)
+	}
+	a.hooks = progs
+}
+
+// run starts the continuous profiler; its last flush happens when ctx ends.
+func (a *agent) run(ctx context.Context) {
+	if a.cont == nil {
+		return
+	}
+	a.contDone = make(chan error, 1)
+	go func() { a.contDone <- a.cont.Run(ctx, a.emit) }()
+}
+
+// emit hands one interval's profiles to every sink without blocking.
+func (a *agent) emit(groups []profiler.Group) {
+	if len(groups) == 0 {
+		return
+	}
+	batch := make([]profilesink.Profile, len(groups))
+	for i, g := range groups {
+		batch[i] = profilesink.Profile{Service: g.Service, Attrs: g.Attrs, Start: g.Start, End: g.End, Pprof: g.Profile}
+	}
+	for _, s := range a.sinks {
+		s.Offer(batch)
+	}
+	if a.local != nil {
+		a.local.profiles(batch)
+	}
+}
+
+// shutdown flushes and stops everything within shutdownBudget.
+func (a *agent) shutdown() error {
+	deadline := time.Now().Add(shutdownBudget)
+	a.cancel()
+	var errs []error
+	if a.contDone != nil {
+		select {
+		case err := <-a.contDone:
+			errs = append(errs, err)
+		case <-time.After(time.Until(deadline) / 2):
+			errs = append(errs, errors.New("profiler did not stop in time"))
+		}
+	}
+	if a.local != nil {
+		errs = append(errs, a.local.close())
+		a.local = nil
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, s := range a.sinks {
+		if err := s.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flushing sink %s: %w", s.Name(), err))
+		}
+	}
+	if a.provider != nil {
+		errs = append(errs, a.provider.Shutdown(ctx))
+	}
+	a.sinks, a.provider = nil, nil
+	errs = append(errs, a.closeAll())
+	return errors.Join(errs...)
+}
+
+// closeAll releases kernel objects and listeners (no flushing).
+func (a *agent) closeAll() error {
+	a.cancel()
+	var errs []error
+	if a.local != nil {
+		errs = append(errs, a.local.close())
+	}
+	for _, s := range a.sinks {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		errs = append(errs, s.Close(ctx))
+		cancel()
+	}
+	errs = append(errs, closeAll(a.hooks))
+	if a.sampler != nil {
+		errs = append(errs, a.sampler.Close())
+	}
+	if a.symbols != nil {
+		errs = append(errs, a.symbols.Close())
+	}
+	a.wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/bpf/hist"
+	"github.com/vigil-ebpf/vigil/config"
+	"github.com/vigil-ebpf/vigil/exporter"
+)
+
+// Names of the agent's own metrics, beside the exporter's BPF and export ones.
+const (
+	metricSamples        = "vigil.profile.samples"
+	metricSamplesLost    = "vigil.profile.samples.lost"
+	metricUnnamedFrames  = "vigil.profile.frames.unnamed"
+	metricProfilesSent   = "vigil.profile.exports"
+	metricProfilesFailed = "vigil.profile.export.failures"
+	metricProfilesDrop   = "vigil.profile.drops"
+)
+
+// agentExportConfig is the OTEL_* environment with the configuration file on top:
+// the file can turn OTLP metrics off and set the Prometheus endpoint, the
+// console exporter and the interval (OTEL_METRIC_EXPORT_INTERVAL wins).
+func agentExportConfig(m config.Metrics, getenv func(string) string) (exporter.Config, error) {
+	ec, err := exporter.ConfigFromEnv(getenv)
+	if err != nil {
+		return ec, usageError{err}
+	}
+	if !m.OTLP {
+		ec.OTLP = nil
+	}
+	if m.Prometheus != "" {
+		addr, err := exporter.LoopbackAddr(m.Prometheus)
+		if err != nil {
+			return ec, usagef("metrics.prometheus: %v", err)
+		}
+		ec.Prometheus = addr
+	}
+	ec.Console = ec.Console || m.Console
+	if getenv("OTEL_METRIC_EXPORT_INTERVAL") == "" && m.Interval > 0 {
+		ec.Interval = m.Interval
+	}
+	return ec, nil
+}
+
+func (a *agent) startExport(ctx context.Context, stdout io.Writer) error {
+	ec, err := agentExportConfig(a.cfg.Metrics, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if ec.OTLP == nil && ec.Prometheus == "" && !ec.Console {
+		return nil
+	}
+	sources := []exporter.Source{a.selfSource()}
+	for _, h := range a.hooks {
+		sources = append(sources, h)
+	}
+	prov, err := exporter.New(ctx, ec, sources, exporter.Options{Version: version, Console: stdout})
+	if err != nil {
+		return fmt.Errorf("starting metric export: %w", err)
+	}
+	a.provider = prov
+	if ec.OTLP != nil {
+		a.log.Info("exporting metrics over OTLP", "protocol", ec.OTLP.Protocol, "endpoint", ec.OTLP.Endpoint.Redacted(), "interval", ec.Interval)
+	}
+	if addr := prov.PrometheusAddr(); addr != "" {
+		a.log.Info("serving Prometheus metrics", "url", "http://"+addr+"/metrics")
+	}
+	return nil
+}
+
+// selfSource reports the agent's own counters as an exporter source.
+type selfSource struct{ a *agent }
+
+func (a *agent) selfSource() selfSource { return selfSource{a} }
+
+func (s selfSource) StartTime() time.Time { return s.a.start }
+
+// Stats is the kernel's accounting of the sampler's programs.
+func (s selfSource) Stats() []attach.RunStat {
+	if s.a.sampler == nil {
+		return nil
+	}
+	return s.a.sampler.Stats()
+}
+
+func (s selfSource) Read() ([]hist.Reading, error) {
+	var out []hist.Reading
+	if s.a.cont != nil {
+		st := s.a.cont.Stats()
+		out = append(out,
+			counter(metricSamples, "{sample}", "CPU samples recorded.", nil, st.Samples),
+			counter(metricUnnamedFrames, "{frame}", "Distinct stack frames that got no function name.", nil, st.Unnamed),
+			lostReading(st.Lost),
+		)
+	}
+	if len(s.a.sinks) > 0 {
+		sent := hist.Reading{Name: metricProfilesSent, Unit: "{profile}", Description: "Profiles delivered, by sink."}
+		failed := hist.Reading{Name: metricProfilesFailed, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
+		dropped := hist.Reading{Name: metricProfilesDrop, Unit: "{profile}", Description: "Profiles dropped because a sink's queue was full or they grew too old, by sink."}
+		for _, q := range s.a.sinks {
+			c := q.Counters()
+			attrs := map[string]string{"vigil.sink": q.Name()}
+			sent.Counters = append(sent.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Sent})
+			failed.Counters = append(failed.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Failures})
+			dropped.Counters = append(dropped.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Dropped})
+		}
+		out = append(out, sent, failed, dropped)
+	}
+	return out, nil
+}
+
+func counter(name, unit, desc string, attrs map[string]string, v uint64) hist.Reading {
+	return hist.Reading{Name: name, Unit: unit, Description: desc,
+		Counters: []hist.CounterSeries{{Attrs: attrs, Value: v}}}
+}
+
+// lostReading has one series per loss reason, each reason present from the
+// start with zero so dashboards can rate() it.
+func lostReading(lost map[string]uint64) hist.Reading {
+	r := hist.Reading{Name: metricSamplesLost, Unit: "{sample}",
+		Description: "CPU samples, or parts of their stacks, that could not be recorded, by reason."}
+	reasons := append([]string(nil), cpuprofileReasons()...)
+	sort.Strings(reasons)
+	for _, reason := range reasons {
+		r.Counters = append(r.Counters, hist.CounterSeries{Attrs: map[string]string{"reason": reason}, Value: lost[reason]})
+	}
+	return r
+}
+
+// selfCounters flattens the own metrics for the web view.
+func (s selfSource) selfCounters() map[string]float64 {
+	out := map[string]float64{}
+	rs, _ := s.Read()
+	for _, r := range rs {
+		for _, c := range r.Counters {
+			key := r.Name
+			for k, v := range c.Attrs {
+				key += fmt.Sprintf("{%s=%s}", k, v)
+			}
+			out[key] = float64(c.Value)
+		}
+	}
+	for _, st := range s.Stats() {
+		out[fmt.Sprintf("vigil.bpf.run.duration{%s}", st.Program)] = float64(st.RunTimeNs) / 1e9
+	}
+	return out
+}
+
+func cpuprofileReasons() []string { return cpuprofile.LostReasons[:] }
