@@ -67,6 +67,7 @@ type VM struct {
 	Initramfs   string
 	Accel       string
 	MemoryMB    int
+	CPUs        int           // virtual CPUs; 0 means 1
 	Timeout     time.Duration // the whole boot, run and power-off
 	BootTimeout time.Duration // until the guest's init reports; 0: no separate limit
 	ConsoleLog  string        // first serial port: the kernel's messages
@@ -144,12 +145,15 @@ func (vm VM) qemuArgs() []string {
 	if vm.Accel == AccelKVM {
 		cpu = "host"
 	}
-	mem := vm.MemoryMB
+	mem, cpus := vm.MemoryMB, vm.CPUs
 	if mem == 0 {
 		mem = 1024
 	}
+	if cpus == 0 {
+		cpus = 1
+	}
 	return []string{
-		"-accel", vm.Accel, "-cpu", cpu, "-smp", "1", "-m", strconv.Itoa(mem),
+		"-accel", vm.Accel, "-cpu", cpu, "-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
 		"-display", "none", "-vga", "none", "-nic", "none", "-monitor", "none",
 		"-no-reboot",
 		"-serial", "file:" + vm.ConsoleLog,

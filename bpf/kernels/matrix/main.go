@@ -27,6 +27,7 @@ type config struct {
 	bootBudget time.Duration
 	vmTimeout  time.Duration
 	memoryMB   int
+	cpus       int
 }
 
 func main() {
@@ -66,6 +67,7 @@ func parseFlags(args []string) (config, error) {
 		"time the guest may take to reach its init; with KVM, a guest that does not is retried with software emulation")
 	fs.DurationVar(&cfg.vmTimeout, "vm-timeout", 12*time.Minute, "time limit of each VM, boot to power-off")
 	fs.IntVar(&cfg.memoryMB, "memory", 1024, "guest memory in MiB")
+	fs.IntVar(&cfg.cpus, "cpus", 1, "guest CPUs (each one more host thread under emulation)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

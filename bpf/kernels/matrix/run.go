@@ -133,7 +133,7 @@ func runKernel(ctx context.Context, cfg config, cache string, accel *string, k k
 		return run
 	}
 	vm := kernels.VM{
-		Kernel: k, Initramfs: img, Accel: *accel, MemoryMB: cfg.memoryMB,
+		Kernel: k, Initramfs: img, Accel: *accel, MemoryMB: cfg.memoryMB, CPUs: cfg.cpus,
 		Timeout:     min(cfg.vmTimeout, cfg.bootBudget+time.Duration(len(jobs))*cfg.jobTimeout),
 		BootTimeout: cfg.bootBudget,
 		ConsoleLog:  filepath.Join(cache, "logs", k.Release+".console.log"),
