@@ -227,3 +227,20 @@ func fieldsKV(s string) map[string]string {
 	}
 	return m
 }
+
+// TailLines returns the last n lines of r, each cut to a bounded length.
+func TailLines(r io.Reader, n int) ([]string, error) {
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxLineBytes)
+	sc.Split(scanLinesCut)
+	for sc.Scan() {
+		if l := strings.TrimRight(sc.Text(), "\r"); l != "" {
+			lines = append(lines, l)
+		}
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+	}
+	return lines, sc.Err()
+}

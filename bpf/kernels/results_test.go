@@ -102,3 +102,14 @@ func FuzzParseResults(f *testing.F) {
 		PrintTable(&bytes.Buffer{}, []Run{{Kernel: "k", Result: res}})
 	})
 }
+
+func TestTailLines(t *testing.T) {
+	long := strings.Repeat("x", 2*maxLineBytes)
+	got, err := TailLines(strings.NewReader("a\r\n\nb\nc\n"+long), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != "c" || len(got[1]) != maxLineBytes || len(got[2]) != maxLineBytes {
+		t.Fatalf("TailLines = %d lines: %.12q", len(got), got)
+	}
+}

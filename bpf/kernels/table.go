@@ -13,6 +13,9 @@ type Run struct {
 	Kernel string // release
 	Result Result
 	Err    error // boot or timeout failure; the result may be partial
+	// ConsoleTail is the end of the kernel's log, kept when the guest did
+	// not finish (a panic or a hang shows there).
+	ConsoleTail []string
 }
 
 // Failed says whether anything in the run went wrong: the VM did not finish,
@@ -126,6 +129,9 @@ func jobSummary(j JobResult) string {
 }
 
 func printDetails(w io.Writer, r Run) {
+	if len(r.ConsoleTail) > 0 {
+		fmt.Fprintf(w, "%s: kernel log ends:\n    %s\n", r.Kernel, strings.Join(r.ConsoleTail, "\n    "))
+	}
 	for _, m := range r.Result.Modules {
 		if m.Err != "" {
 			fmt.Fprintf(w, "%s: module %s did not load: %s\n", r.Kernel, m.Name, m.Err)

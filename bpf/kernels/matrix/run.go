@@ -150,6 +150,9 @@ func runKernel(ctx context.Context, cfg config, cache string, accel *string, k k
 		done()
 	}
 	run.Result, run.Err = readResults(vm.ResultsLog, run.Err)
+	if !run.Result.Done {
+		run.ConsoleTail = consoleTail(vm.ConsoleLog)
+	}
 	return run
 }
 
@@ -205,4 +208,14 @@ func loadExpectations(path string) ([]kernels.Expectation, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return exps, nil
+}
+
+func consoleTail(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return []string{"(no kernel log: " + err.Error() + ")"}
+	}
+	defer f.Close()
+	lines, _ := kernels.TailLines(f, 25)
+	return lines
 }
