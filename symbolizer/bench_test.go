@@ -144,6 +144,19 @@ func BenchmarkLibcCold(b *testing.B) {
 	reportRate(b, len(fx.addrs))
 }
 
+// BenchmarkLibcCold100 is the cold start of a typical profile: a hundred
+// distinct libc addresses, so only the functions they hit are read.
+func BenchmarkLibcCold100(b *testing.B) {
+	fx := newLibcFixture(b)
+	addrs := fx.addrs[:100]
+	for b.Loop() {
+		s := New(Options{})
+		s.User(fx.pid, addrs)
+		s.Close()
+	}
+	reportRate(b, len(addrs))
+}
+
 // BenchmarkLibcAddr2line runs `addr2line -f -e libc` on the same addresses.
 func BenchmarkLibcAddr2line(b *testing.B) {
 	fx := newLibcFixture(b)

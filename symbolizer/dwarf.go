@@ -36,12 +36,22 @@ type cuRange struct {
 	off    dwarf.Offset
 }
 
-// cuInfo is one parsed compilation unit.
+// cuInfo is one parsed compilation unit: its line table and the address
+// ranges of its functions, whose inlined calls are read on first use.
 type cuInfo struct {
-	rows  []lineRow
-	files []string
-	funcs []funcRange // one per address range of each subprogram, sorted by lo
-	nodes []scopeNode // subprograms and their inlined calls, in DWARF order
+	rows      []lineRow
+	files     []string
+	callFiles []int32     // DW_AT_call_file index -> files index
+	funcs     []funcRange // one per address range of each subprogram, sorted by lo
+	fns       []funcInfo
+}
+
+// funcInfo is one subprogram with code. nodes holds the subprogram itself
+// and its inlined calls once expanded.
+type funcInfo struct {
+	off      dwarf.Offset
+	expanded bool
+	nodes    []scopeNode
 }
 
 type lineRow struct {
@@ -63,7 +73,7 @@ type scopeNode struct {
 
 type funcRange struct {
 	lo, hi uint64
-	node   int32
+	fn     int32
 }
 
 var errNoDWARF = errors.New("no DWARF")
@@ -123,7 +133,7 @@ func (info *dwarfInfo) frames(pc uint64, sym symName) (out []Frame, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return cu.frames(pc, sym), nil
+	return cu.frames(info, pc, sym), nil
 }
 
 func (info *dwarfInfo) findCU(pc uint64) (dwarf.Offset, bool) {
@@ -147,7 +157,7 @@ func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := len(cu.rows) + 8*len(cu.nodes)
+	w := len(cu.rows) + 8*len(cu.fns)
 	if info.weight+w > maxUnitWeight {
 		clear(info.units)
 		info.weight = 0
@@ -165,9 +175,9 @@ func (info *dwarfInfo) parseUnit(off dwarf.Offset) (*cuInfo, error) {
 		return nil, errors.Join(ErrMalformed, err)
 	}
 	cu := &cuInfo{}
-	fileIdx := cu.readLines(info.d, cuEntry)
+	cu.callFiles = cu.readLines(info.d, cuEntry)
 	if cuEntry.Children {
-		if err := info.readScopes(r, cu, fileIdx); err != nil {
+		if err := info.readFuncs(r, cu); err != nil {
 			return nil, err
 		}
 	}
@@ -224,13 +234,11 @@ func (cu *cuInfo) fileIndex(byPtr map[*dwarf.LineFile]int32, f *dwarf.LineFile) 
 	return i
 }
 
-// readScopes walks the unit's entries once, recording each subprogram with
-// code and the inlined calls nested in it.
-func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, callFiles []int32) error {
-	depth := 1
-	var open []int32 // stack of node indexes by nesting
-	var openDepth []int
-	for n := 0; depth > 0; n++ {
+// readFuncs records the address ranges of the unit's subprograms, reading
+// only the entries around them: function bodies, types and variables are
+// skipped by their sibling links and read when a lookup needs them.
+func (info *dwarfInfo) readFuncs(r *dwarf.Reader, cu *cuInfo) error {
+	for depth, n := 1, 0; depth > 0; n++ {
 		if n >= maxCUEntries {
 			return errors.Join(ErrMalformed, ErrTooLarge)
 		}
@@ -241,27 +249,19 @@ func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, callFiles []int32
 		if e == nil {
 			break
 		}
-		if e.Tag == 0 {
+		switch {
+		case e.Tag == 0:
 			depth--
-			for len(open) > 0 && openDepth[len(openDepth)-1] >= depth {
-				cu.nodes[open[len(open)-1]].end = int32(len(cu.nodes))
-				open, openDepth = open[:len(open)-1], openDepth[:len(openDepth)-1]
+		case e.Tag == dwarf.TagSubprogram:
+			info.addFunc(cu, e)
+			if e.Children {
+				r.SkipChildren()
 			}
-			continue
-		}
-		if e.Children && !mayHoldCode(e.Tag) {
-			r.SkipChildren() // types and variables: skipped by DW_AT_sibling, unread
-			continue
-		}
-		if idx := info.addScope(cu, e, len(open), callFiles); idx >= 0 && e.Children {
-			open, openDepth = append(open, idx), append(openDepth, depth)
-		}
-		if e.Children {
+		case e.Children && mayHoldCode(e.Tag):
 			depth++
+		case e.Children:
+			r.SkipChildren()
 		}
-	}
-	for _, i := range open {
-		cu.nodes[i].end = int32(len(cu.nodes))
 	}
 	return nil
 }
@@ -277,19 +277,95 @@ func mayHoldCode(t dwarf.Tag) bool {
 	return false
 }
 
-// addScope records e when it is a subprogram with code or an inlined call
-// inside one, returning its node index or -1.
-func (info *dwarfInfo) addScope(cu *cuInfo, e *dwarf.Entry, nesting int, callFiles []int32) int32 {
+// addFunc records a subprogram that has code.
+func (info *dwarfInfo) addFunc(cu *cuInfo, e *dwarf.Entry) {
+	ranges, err := info.d.Ranges(e)
+	if err != nil || len(ranges) == 0 || len(ranges) > maxScopesPerFunc {
+		return
+	}
+	fn := int32(len(cu.fns))
+	cu.fns = append(cu.fns, funcInfo{off: e.Offset})
+	for _, rg := range ranges {
+		if rg[1] > rg[0] {
+			cu.funcs = append(cu.funcs, funcRange{lo: rg[0], hi: rg[1], fn: fn})
+		}
+	}
+}
+
+// expand reads one subprogram's subtree: its name and the inlined calls
+// nested in it, each with its ranges and call site.
+func (info *dwarfInfo) expand(fi *funcInfo, callFiles []int32) error {
+	fi.expanded = true
+	r := info.d.Reader()
+	r.Seek(fi.off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return errors.Join(ErrMalformed, err)
+	}
+	if info.addScope(&fi.nodes, e, 0, callFiles) < 0 {
+		return nil
+	}
+	if !e.Children {
+		return nil
+	}
+	err = info.readScopes(r, &fi.nodes, callFiles)
+	info.weight += 8 * len(fi.nodes)
+	return err
+}
+
+// readScopes walks the children of node 0 of *nodes, appending the inlined
+// calls (and nested subprograms) with code, each followed by its own.
+func (info *dwarfInfo) readScopes(r *dwarf.Reader, nodes *[]scopeNode, callFiles []int32) error {
+	open, openDepth := []int32{0}, []int{0}
+	for depth, n := 1, 0; depth > 0; n++ {
+		if n >= maxCUEntries {
+			return errors.Join(ErrMalformed, ErrTooLarge)
+		}
+		e, err := r.Next()
+		if err != nil {
+			return errors.Join(ErrMalformed, err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			for len(open) > 0 && openDepth[len(openDepth)-1] >= depth {
+				(*nodes)[open[len(open)-1]].end = int32(len(*nodes))
+				open, openDepth = open[:len(open)-1], openDepth[:len(openDepth)-1]
+			}
+			continue
+		}
+		if e.Children && !mayHoldCode(e.Tag) {
+			r.SkipChildren() // parameters' and variables' subtrees
+			continue
+		}
+		if idx := info.addScope(nodes, e, len(open), callFiles); idx >= 0 && e.Children {
+			open, openDepth = append(open, idx), append(openDepth, depth)
+		}
+		if e.Children {
+			depth++
+		}
+	}
+	for _, i := range open {
+		(*nodes)[i].end = int32(len(*nodes))
+	}
+	return nil
+}
+
+// addScope appends e when it is the subprogram itself (nesting 0), an
+// inlined call or a nested subprogram with code, returning its index or -1.
+func (info *dwarfInfo) addScope(nodes *[]scopeNode, e *dwarf.Entry, nesting int, callFiles []int32) int32 {
 	isFunc := e.Tag == dwarf.TagSubprogram
 	isInline := e.Tag == dwarf.TagInlinedSubroutine && nesting > 0
-	if (!isFunc && !isInline) || nesting >= maxInlineDepth {
+	if (!isFunc && !isInline) || nesting >= maxInlineDepth || len(*nodes) >= maxScopesPerFunc {
 		return -1
 	}
 	ranges, err := info.d.Ranges(e)
 	if err != nil || len(ranges) == 0 || len(ranges) > maxScopesPerFunc {
 		return -1
 	}
-	idx := int32(len(cu.nodes))
+	idx := int32(len(*nodes))
 	node := scopeNode{name: info.entryName(e), ranges: ranges, depth: int32(nesting), end: idx + 1, callFile: -1}
 	if isInline {
 		if f, ok := e.Val(dwarf.AttrCallFile).(int64); ok && f >= 0 && f < int64(len(callFiles)) {
@@ -299,14 +375,7 @@ func (info *dwarfInfo) addScope(cu *cuInfo, e *dwarf.Entry, nesting int, callFil
 			node.callLine = int32(l)
 		}
 	}
-	cu.nodes = append(cu.nodes, node)
-	if nesting == 0 {
-		for _, rg := range ranges {
-			if rg[1] > rg[0] {
-				cu.funcs = append(cu.funcs, funcRange{lo: rg[0], hi: rg[1], node: idx})
-			}
-		}
-	}
+	*nodes = append(*nodes, node)
 	return idx
 }
 
@@ -361,9 +430,9 @@ func (info *dwarfInfo) refName(off dwarf.Offset) string {
 // frames builds the inlined chain at pc: the innermost frame takes its
 // file:line from the line table, each caller the call site recorded on the
 // inlined call below it.
-func (cu *cuInfo) frames(pc uint64, sym symName) []Frame {
+func (cu *cuInfo) frames(info *dwarfInfo, pc uint64, sym symName) []Frame {
 	file, line := cu.lineAt(pc)
-	chain, lo := cu.chainAt(pc)
+	nodes, chain, lo := cu.chainAt(info, pc)
 	if len(chain) == 0 {
 		if sym.name == "" && line == 0 {
 			return nil
@@ -372,7 +441,7 @@ func (cu *cuInfo) frames(pc uint64, sym symName) []Frame {
 	}
 	out := make([]Frame, len(chain))
 	for i := range chain {
-		n := &cu.nodes[chain[len(chain)-1-i]]
+		n := &nodes[chain[len(chain)-1-i]]
 		out[i] = Frame{Function: n.name, File: file, Line: line}
 		file, line = cu.fileName(n.callFile), int(n.callLine)
 	}
@@ -400,31 +469,41 @@ func (cu *cuInfo) lineAt(pc uint64) (string, int) {
 	return cu.fileName(cu.rows[i].file), int(cu.rows[i].line)
 }
 
-// chainAt returns the node indexes containing pc, outermost first, and the
-// start of the outermost function's range holding pc.
-func (cu *cuInfo) chainAt(pc uint64) ([]int32, uint64) {
+// chainAt returns the nodes of the function containing pc, the indexes of
+// those containing pc (outermost first), and the start of the function's
+// range holding pc. The function is expanded on first use.
+func (cu *cuInfo) chainAt(info *dwarfInfo, pc uint64) ([]scopeNode, []int32, uint64) {
 	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > pc }) - 1
-	var top int32 = -1
-	var lo uint64
 	for j := i; j >= 0 && j > i-maxNestedLookback; j-- {
-		if f := cu.funcs[j]; pc >= f.lo && pc < f.hi {
-			top, lo = f.node, f.lo
-			break
+		f := cu.funcs[j]
+		if pc < f.lo || pc >= f.hi {
+			continue
 		}
+		fi := &cu.fns[f.fn]
+		if !fi.expanded {
+			info.expand(fi, cu.callFiles) // on error, keep what was read
+		}
+		if len(fi.nodes) == 0 {
+			return nil, nil, 0
+		}
+		return fi.nodes, fi.chain(pc), f.lo
 	}
-	if top < 0 {
-		return nil, 0
-	}
-	chain := []int32{top}
-	for k := top + 1; k < cu.nodes[top].end; k++ {
-		n := &cu.nodes[k]
+	return nil, nil, 0
+}
+
+// chain returns the indexes of the nodes containing pc, outermost first;
+// node 0, the function, contains it by construction.
+func (fi *funcInfo) chain(pc uint64) []int32 {
+	chain := []int32{0}
+	for k := int32(1); k < fi.nodes[0].end && int(k) < len(fi.nodes); k++ {
+		n := &fi.nodes[k]
 		if !inRanges(n.ranges, pc) {
 			k = n.end - 1 // skip its descendants
 			continue
 		}
 		chain = append(chain, k)
 	}
-	return chain, lo
+	return chain
 }
 
 func inRanges(rs [][2]uint64, pc uint64) bool {

@@ -2,9 +2,12 @@ package symbolizer
 
 import (
 	"container/list"
+	"debug/dwarf"
 	"debug/elf"
 	"debug/gosym"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -189,7 +192,7 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 	if img.f.Type == elf.ET_REL {
 		return nil // relocatable objects are never mapped; relocating DWARF is more untrusted work
 	}
-	d, err := img.f.DWARF()
+	d, err := img.loadDWARF()
 	if err != nil {
 		return nil
 	}
@@ -198,4 +201,43 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 		return nil
 	}
 	return info
+}
+
+// dwarfSections are the debug sections lookups read. Location lists,
+// call frames and macros are left compressed on disk: decompressing is
+// most of the cost of opening a file's DWARF.
+var dwarfSections = []string{"abbrev", "info", "str", "line", "ranges", "addr", "line_str", "rnglists", "str_offsets"}
+
+// loadDWARF reads only the debug sections lookups need.
+func (img *elfImage) loadDWARF() (*dwarf.Data, error) {
+	dat := map[string][]byte{}
+	for _, s := range img.f.Sections {
+		if strings.HasPrefix(s.Name, ".zdebug_") {
+			return img.f.DWARF() // old-style compression: the full loader handles it
+		}
+		name, ok := strings.CutPrefix(s.Name, ".debug_")
+		if !ok || s.Type == elf.SHT_NOBITS || !slices.Contains(dwarfSections, name) {
+			continue
+		}
+		if _, dup := dat[name]; dup {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading %s: %w", ErrMalformed, s.Name, err)
+		}
+		dat[name] = b
+	}
+	d, err := dwarf.New(dat["abbrev"], nil, nil, dat["info"], dat["line"], nil, dat["ranges"], dat["str"])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	for _, name := range dwarfSections[5:] {
+		if b, ok := dat[name]; ok {
+			if err := d.AddSection(".debug_"+name, b); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+		}
+	}
+	return d, nil
 }
