@@ -16,8 +16,9 @@ func (s *Symbolizer) User(pid int, addrs []uint64) []Location {
 	if p == nil {
 		p, _ = s.prepare(pid)
 	}
+	perfChecked := false // the perf map is stat'ed at most once per call
 	for i, a := range addrs {
-		out[i] = s.userOne(&p, pid, a)
+		out[i] = s.userOne(&p, pid, a, &perfChecked)
 		if out[i].Named() {
 			s.st.hits.Add(1)
 		} else {
@@ -29,7 +30,7 @@ func (s *Symbolizer) User(pid int, addrs []uint64) []Location {
 
 // userOne names one address, refreshing *pp when the address is outside
 // the mappings known so far.
-func (s *Symbolizer) userOne(pp **process, pid int, addr uint64) Location {
+func (s *Symbolizer) userOne(pp **process, pid int, addr uint64, perfChecked *bool) Location {
 	p := *pp
 	var pm *procMapping
 	if p != nil {
@@ -47,7 +48,8 @@ func (s *Symbolizer) userOne(pp **process, pid int, addr uint64) Location {
 		loc.Frames = s.mappedFrames(pm, addr)
 	}
 	if len(loc.Frames) == 0 && p != nil && (pm == nil || pm.obj == nil) {
-		loc.Frames = s.perfMapFrames(p, addr)
+		loc.Frames = s.perfMapFrames(p, addr, !*perfChecked)
+		*perfChecked = true
 	}
 	return loc
 }
@@ -67,10 +69,23 @@ func (s *Symbolizer) mappedFrames(pm *procMapping, addr uint64) []Frame {
 
 // perfMapFrames names JIT code from /tmp/perf-<pid>.map (or, for a process
 // in its own pid namespace, the map in its root under its own pid),
-// re-reading the file when it has grown or changed since it was parsed.
-func (s *Symbolizer) perfMapFrames(p *process, addr uint64) []Frame {
+// re-reading the file, when recheck is set, if it has grown or changed
+// since it was parsed.
+func (s *Symbolizer) perfMapFrames(p *process, addr uint64, recheck bool) []Frame {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if recheck {
+		s.reloadPerfMap(p)
+	}
+	if p.perf == nil {
+		return nil
+	}
+	return p.perf.lookup(addr)
+}
+
+// reloadPerfMap parses the perf map again when its size or time changed.
+// Called with p.mu held.
+func (s *Symbolizer) reloadPerfMap(p *process) {
 	path := fmt.Sprintf("%s/perf-%d.map", s.opts.PerfMapDir, p.pid)
 	if p.nsPid != p.pid {
 		path = fmt.Sprintf("%s/tmp/perf-%d.map", p.root, p.nsPid)
@@ -79,10 +94,6 @@ func (s *Symbolizer) perfMapFrames(p *process, addr uint64) []Frame {
 		p.perfSize, p.perfMod = st.Size(), st.ModTime()
 		p.perf = loadPerfMap(path)
 	}
-	if p.perf == nil {
-		return nil
-	}
-	return p.perf.lookup(addr)
 }
 
 func loadPerfMap(path string) *symtab {
