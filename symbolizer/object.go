@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"debug/gosym"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -95,8 +96,7 @@ func (o *objFile) resolve(vaddr uint64) []Frame {
 func (o *objFile) parse(dirs []string, st parseStats) {
 	o.parsed = true
 	o.results = map[uint64][]Frame{}
-	syms, err := o.img.elfSymbols()
-	st.parsed(err)
+	syms, symErr := o.img.elfSymbols()
 	if o.img.hasDWARF() {
 		o.dw = o.img.dwarfInfo()
 	} else if dbg := o.findDebugFile(dirs); dbg != nil {
@@ -104,11 +104,12 @@ func (o *objFile) parse(dirs []string, st parseStats) {
 		more, _ := dbg.elfSymbols()
 		syms = append(syms, more...)
 	}
+	var goErr error
 	if o.img.isGo() {
-		o.gotab, err = o.img.goTable()
-		st.parsed(err)
+		o.gotab, goErr = o.img.goTable()
 	}
 	o.syms = newSymtab(syms)
+	st.parsed(errors.Join(symErr, goErr))
 }
 
 // findDebugFile looks for a separate debug file: by build ID under each

@@ -81,8 +81,8 @@ type Stats struct {
 	Hits             uint64 // addresses given a function name
 	Misses           uint64 // addresses left as module+offset (or bare, outside any mapping)
 	FilesOpened      uint64 // distinct mapped files opened and cached
-	FilesParsed      uint64 // symbol/DWARF/Go table parses
-	ParseErrors      uint64 // files (or parts) that failed to parse
+	FilesParsed      uint64 // files whose symbols, DWARF and Go table were read
+	ParseErrors      uint64 // files that were not ELF or failed (in part) to parse
 	OpenErrors       uint64 // mapped files that could not be opened
 	FileEvictions    uint64 // files dropped from the cache
 	ProcessEvictions uint64 // processes dropped because MaxProcesses was reached
