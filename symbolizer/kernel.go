@@ -84,11 +84,12 @@ func (s *Symbolizer) kernelBuildID(module string) string {
 	return findBuildIDNote(b, binary.NativeEndian)
 }
 
-// kernelMapping returns the mapping for kernel addresses no symbol covers.
+// kernelMapping returns the mapping for kernel addresses no symbol covers:
+// the whole address space, so the offset it prints is the address itself.
 // Called with kernel.mu held.
 func (s *Symbolizer) kernelMapping() *Mapping {
 	if s.kernel.fallback == nil {
-		s.kernel.fallback = &Mapping{Path: "[kernel.kallsyms]", Kernel: true, BuildID: s.kernelBuildID("[kernel.kallsyms]")}
+		s.kernel.fallback = &Mapping{Path: "[kernel.kallsyms]", Kernel: true, Limit: ^uint64(0), BuildID: s.kernelBuildID("[kernel.kallsyms]")}
 	}
 	return s.kernel.fallback
 }
