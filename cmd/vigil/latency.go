@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -86,7 +85,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	}
 	cfg := latencyConfig{duration: *duration, interval: *interval, output: *output, cumulative: *cumulative, bpfStats: *bpfStats,
 		hookOpts: hookOptions{scale: int32(*scale), pid: uint32(*pid)}}
-	if err := validateLatency(fs, cfg, *scale, *pid); err != nil {
+	if err := validateLatency(cfg, *scale, *pid); err != nil {
 		return cfg, err
 	}
 	var err error
@@ -102,7 +101,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	return cfg, nil
 }
 
-func validateLatency(_ *flag.FlagSet, cfg latencyConfig, scale, pid int) error {
+func validateLatency(cfg latencyConfig, scale, pid int) error {
 	switch {
 	case cfg.interval <= 0:
 		return usagef("--interval must be positive, got %v", cfg.interval)

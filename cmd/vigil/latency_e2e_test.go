@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -30,6 +31,12 @@ const (
 	helperEnv = "VIGIL_LATENCY_PIPE_HELPER"
 )
 
+// The induced delay is a lower bound: every one of the reads lasts at least
+// pipeDelay, and on an idle machine most end in the bucket holding it. A
+// loaded machine (CI shares two cores) stretches some reads by tens of
+// milliseconds, so the tests want all reads at or above that bucket and
+// mass in it, not a fixed share in it.
+
 // TestLatencyPipeHelper is not a test: it is the workload process the
 // end-to-end tests start (the test binary run again). It waits for one byte
 // on stdin (vigil is attached), then does the slow pipe reads and exits.
@@ -45,13 +52,19 @@ func TestLatencyPipeHelper(t *testing.T) {
 	if err := syscall.Pipe(fds[:]); err != nil { // blocking fds: read() really waits
 		os.Exit(4)
 	}
+	// The writer starts its wait when the reader is about to call read, not
+	// after its own last write: a reader woken late would otherwise make
+	// the next read shorter than the delay.
+	reading := make(chan struct{}, 1)
 	go func() {
 		for range pipeReads {
+			<-reading
 			time.Sleep(pipeDelay)
 			syscall.Write(fds[1], []byte{1})
 		}
 	}()
 	for range pipeReads {
+		reading <- struct{}{}
 		if _, err := syscall.Read(fds[0], b[:]); err != nil {
 			os.Exit(5)
 		}
@@ -144,12 +157,8 @@ func latencyBinary(t *testing.T) string {
 	return latencyBin
 }
 
-// inducedBuckets returns the exponential bucket index holding 20 ms and the
-// one holding 40 ms: reads are 20 ms plus scheduling delay, which a
-// machine busy with builds can stretch.
-func inducedBuckets(scale int32) (lo, hi int32) {
-	return hist.IndexOf(scale, uint64(pipeDelay)), hist.IndexOf(scale, uint64(40*time.Millisecond))
-}
+// inducedBucket is the exponential bucket index holding 20 ms.
+func inducedBucket(scale int32) int32 { return hist.IndexOf(scale, uint64(pipeDelay)) }
 
 func TestLatencyExportsToCollector(t *testing.T) {
 	requireRoot(t)
@@ -210,21 +219,25 @@ func checkExponentialRead(t *testing.T, m pmetric.Metric) {
 		t.Fatalf("vigil.read.duration is %v, want an exponential histogram", m.Type())
 	}
 	dp := m.ExponentialHistogram().DataPoints().At(0)
-	lo, hi := inducedBuckets(dp.Scale())
-	var at20, near uint64
+	lo := inducedBucket(dp.Scale())
+	// A reader preempted between telling the writer and entering read() makes
+	// that read a little shorter: count from 15 ms, as the power-of-two
+	// views do from 15.6 ms.
+	floor := hist.IndexOf(dp.Scale(), uint64(pipeDelay*3/4))
+	var at20, above uint64
 	b := dp.Positive()
 	for i := 0; i < b.BucketCounts().Len(); i++ {
 		idx, c := b.Offset()+int32(i), b.BucketCounts().At(i)
 		if idx == lo {
 			at20 = c
 		}
-		if idx >= lo && idx <= hi {
-			near += c
+		if idx >= floor {
+			above += c
 		}
 	}
-	if at20 == 0 || near < pipeReads*9/10 {
-		t.Errorf("bucket %d (holds 20 ms) has %d reads, buckets up to 40 ms %d; want some and at least %d of %d",
-			lo, at20, near, pipeReads*9/10, pipeReads)
+	if at20 == 0 || above < pipeReads {
+		t.Errorf("bucket %d (holds 20 ms) has %d reads, %d from 15 ms up; want some, and all %d induced reads",
+			lo, at20, above, pipeReads)
 	}
 	if v, ok := dp.Attributes().Get("vigil.hook"); !ok || v.Str() == "" {
 		t.Error("no vigil.hook attribute")
@@ -243,8 +256,12 @@ func checkExplicitRead(t *testing.T, m pmetric.Metric) {
 	bounds, counts := dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw()
 	for i, b := range bounds {
 		if b == 0.03125 { // (2^-6, 2^-5] s = (15.6, 31.25] ms holds 20 ms
-			if counts[i] < pipeReads*9/10 {
-				t.Errorf("bucket le 0.03125 s has %d reads, want at least %d", counts[i], pipeReads*9/10)
+			var above uint64
+			for _, c := range counts[i:] {
+				above += c
+			}
+			if counts[i] == 0 || above < pipeReads {
+				t.Errorf("bucket le 0.03125 s has %d reads, it and those above %d; want some, and all %d", counts[i], above, pipeReads)
 			}
 			return
 		}
@@ -306,24 +323,30 @@ func TestLatencyExportsToVictoriaMetrics(t *testing.T) {
 		t.Fatalf("%s: %d results, want 1; metric names: %v", q, len(res), names)
 	}
 	v, err := strconv.ParseFloat(res[0].Value, 64)
-	if err != nil || v < 0.018 || v > 0.025 {
+	if err != nil || v < 0.018 || v > 0.04 {
 		t.Errorf("median read latency %s s, want near the induced 0.020 s", res[0].Value)
 	}
 	t.Logf("VictoriaMetrics median of the induced reads: %s s", res[0].Value)
 }
 
-var usecsRow = regexp.MustCompile(`(?m)^\s+15625 -> 31250\s+: (\d+)`)
+var usecsRow = regexp.MustCompile(`(?m)^\s+(\d+) -> (\d+)\s+: (\d+)`)
 
 func TestLatencyTextShowsInducedReads(t *testing.T) {
 	requireRoot(t)
 	out := latencyRun(t, nil, "--duration", "3s", "--interval", "1s")
-	var total int
+	var in20, above int
 	for _, m := range usecsRow.FindAllSubmatch(out, -1) {
-		n, _ := strconv.Atoi(string(m[1]))
-		total += n
+		lo, _ := strconv.Atoi(string(m[1]))
+		n, _ := strconv.Atoi(string(m[3]))
+		if lo == 15625 { // row (15625, 31250] µs holds 20 ms
+			in20 += n
+		}
+		if lo >= 15625 {
+			above += n
+		}
 	}
-	if total < pipeReads*9/10 {
-		t.Errorf("row 15625 -> 31250 usecs counted %d reads over the intervals, want at least %d:\n%s", total, pipeReads*9/10, out)
+	if in20 == 0 || above < pipeReads {
+		t.Errorf("row 15625 -> 31250 usecs counted %d reads, it and the rows above %d; want some, and all %d:\n%s", in20, above, pipeReads, out)
 	}
 	if !strings.Contains(string(out), "usecs               : count     distribution") {
 		t.Errorf("no BCC-style header:\n%s", out)
@@ -337,7 +360,7 @@ func TestLatencyJSONLinePerInterval(t *testing.T) {
 	if len(lines) != 3 {
 		t.Errorf("%d lines for 3 intervals of 1 s, want 3:\n%s", len(lines), out)
 	}
-	var total uint64
+	var in20, above uint64
 	for _, l := range lines {
 		var iv jsonInterval
 		if err := json.Unmarshal([]byte(l), &iv); err != nil {
@@ -346,13 +369,16 @@ func TestLatencyJSONLinePerInterval(t *testing.T) {
 		for _, m := range iv.Metrics {
 			for _, o := range m.Octaves {
 				if m.Name == "vigil.read.duration" && o.LeSeconds == 0.03125 {
-					total += o.Count
+					in20 += o.Count
+				}
+				if m.Name == "vigil.read.duration" && o.LeSeconds >= 0.03125 {
+					above += o.Count
 				}
 			}
 		}
 	}
-	if total < pipeReads*9/10 {
-		t.Errorf("power-of-two bucket le 0.03125 s counted %d reads, want at least %d", total, pipeReads*9/10)
+	if in20 == 0 || above < pipeReads {
+		t.Errorf("power-of-two bucket le 0.03125 s counted %d reads, it and those above %d; want some, and all %d", in20, above, pipeReads)
 	}
 }
 
@@ -392,4 +418,43 @@ func TestLatencySIGINTStopsCleanlyWithFinalExport(t *testing.T) {
 		_, _, ok := lastMetric(mds, "vigil.read.duration")
 		return ok
 	})
+}
+
+var promURL = regexp.MustCompile(`msg="serving Prometheus metrics".*url=(http://\S+/metrics)`)
+
+func TestLatencyServesPrometheusOnLoopback(t *testing.T) {
+	requireRoot(t)
+	cmd := exec.Command(latencyBinary(t), "latency", "--hooks", "read", "--duration", "0", "--prometheus", ":0")
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram")
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	url := ""
+	sc := bufio.NewScanner(errPipe)
+	for url == "" && sc.Scan() {
+		if m := promURL.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+		}
+	}
+	go io.Copy(io.Discard, errPipe)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("scrape URL %q: want the loopback address a bare :port binds", url)
+	}
+	time.Sleep(500 * time.Millisecond) // some reads happen meanwhile
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`vigil_read_duration_seconds_bucket{`, `le="0.03125"`, `target_info{`, `service_name="vigil"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %q:\n%.3000s", want, body)
+		}
+	}
 }
