@@ -38,6 +38,9 @@ const (
 // binary returns the server binary named by env, or skips the test.
 func binary(tb testing.TB, env string) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("skipped in -short mode: starts a real server")
+	}
 	p := os.Getenv(env)
 	if p == "" {
 		tb.Skipf("skipped: %s is not set; run `make backends` and set it (the Makefile's test target does)", env)
