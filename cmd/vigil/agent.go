@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -149,36 +148,44 @@ func (a *agent) emit(groups []profiler.Group) {
 	}
 }
 
-// shutdown flushes and stops everything within shutdownBudget.
+// shutdown flushes and stops everything within shutdownBudget. A backend
+// that can't take the final flush loses that data (counted and logged),
+// which is no reason to fail the exit: only releasing the kernel's and the
+// system's resources can fail it.
 func (a *agent) shutdown() error {
 	deadline := time.Now().Add(shutdownBudget)
 	a.cancel()
-	var errs []error
 	if a.contDone != nil {
 		select {
 		case err := <-a.contDone:
-			errs = append(errs, err)
+			a.warnIf("final profile drain", err)
 		case <-time.After(time.Until(deadline) / 2):
-			errs = append(errs, errors.New("profiler did not stop in time"))
+			a.log.Warn("profiler did not stop in time; its last interval is lost")
 		}
 	}
 	if a.local != nil {
-		errs = append(errs, a.local.close())
+		a.warnIf("closing the web view", a.local.close())
 		a.local = nil
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for _, s := range a.sinks {
-		if err := s.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("flushing sink %s: %w", s.Name(), err))
+		a.warnIf("final flush of sink "+s.Name(), s.Close(ctx))
+		if c := s.Counters(); c.Dropped > 0 {
+			a.log.Warn("profiles dropped", "sink", s.Name(), "dropped", c.Dropped, "sent", c.Sent)
 		}
 	}
 	if a.provider != nil {
-		errs = append(errs, a.provider.Shutdown(ctx))
+		a.warnIf("final metric export", a.provider.Shutdown(ctx))
 	}
 	a.sinks, a.provider = nil, nil
-	errs = append(errs, a.closeAll())
-	return errors.Join(errs...)
+	return a.closeAll()
+}
+
+func (a *agent) warnIf(what string, err error) {
+	if err != nil {
+		a.log.Warn(what+" failed", "err", err)
+	}
 }
 
 // closeAll releases kernel objects and listeners (no flushing).
