@@ -53,6 +53,7 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	histmap.RaiseMemlock() // kernels before 5.11 charge maps to RLIMIT_MEMLOCK
 	spec, err := loadBiolat()
 	if err != nil {
 		return nil, fmt.Errorf("loading biolat spec: %w", err)

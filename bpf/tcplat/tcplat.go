@@ -56,6 +56,7 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	histmap.RaiseMemlock() // kernels before 5.11 charge maps to RLIMIT_MEMLOCK
 	spec, err := loadTcplat()
 	if err != nil {
 		return nil, fmt.Errorf("loading tcplat spec: %w", err)
