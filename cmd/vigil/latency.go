@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/vigil-ebpf/vigil/bpf/hist"
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
 	"github.com/vigil-ebpf/vigil/exporter"
 )
 
@@ -72,6 +73,8 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	cumulative := fs.Bool("cumulative", false, "print totals since start instead of each interval's values")
 	scale := fs.Int("scale", hist.DefaultScale, fmt.Sprintf("exponential histogram scale, %d to %d (2^scale buckets per power of two)", hist.MinScale, hist.MaxScale))
 	pid := fs.Int("pid", 0, "measure only this process's reads (read hook)")
+	byProcess := fs.Bool("by-process", false, "split read and run-queue histograms by process name (attribute process.executable.name)")
+	maxSeries := fs.Int("max-series", 0, "with --by-process, the most process names kept; later ones share one series marked otel.metric.overflow=true (0: the programs' default)")
 	skip := fs.String("skip", "", "comma-separated attach strategies not to try: "+strings.Join(strategyNames, ", "))
 	prom := fs.String("prometheus", "", "serve a Prometheus scrape endpoint on this address, e.g. 127.0.0.1:9464 (a bare :port binds loopback)")
 	bpfStats := fs.Bool("bpf-stats", false, "have the kernel count run time and runs of vigil's BPF programs (exported as vigil.bpf.run.*; costs about 45 ns per program run)")
@@ -84,7 +87,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 		return latencyConfig{}, err
 	}
 	cfg := latencyConfig{duration: *duration, interval: *interval, output: *output, cumulative: *cumulative, bpfStats: *bpfStats,
-		hookOpts: hookOptions{scale: int32(*scale), pid: uint32(*pid)}}
+		hookOpts: hookOptions{scale: int32(*scale), pid: uint32(*pid), byProcess: *byProcess, maxSeries: *maxSeries}}
 	if err := validateLatency(cfg, *scale, *pid); err != nil {
 		return cfg, err
 	}
@@ -113,6 +116,8 @@ func validateLatency(cfg latencyConfig, scale, pid int) error {
 		return usagef("--scale must be between %d and %d, got %d", hist.MinScale, hist.MaxScale, scale)
 	case pid < 0:
 		return usagef("--pid must be a process id, got %d", pid)
+	case cfg.hookOpts.maxSeries < 0 || cfg.hookOpts.maxSeries > histmap.MaxSeriesLimit:
+		return usagef("--max-series must be between 0 and %d, got %d", histmap.MaxSeriesLimit, cfg.hookOpts.maxSeries)
 	}
 	return nil
 }

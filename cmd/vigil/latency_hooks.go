@@ -26,6 +26,11 @@ type hookOptions struct {
 	scale int32
 	skip  map[string]bool
 	pid   uint32 // read hook only: one process
+	// byProcess splits read and run-queue histograms by process name, at
+	// most maxSeries names (beyond them one series marked
+	// otel.metric.overflow=true).
+	byProcess bool
+	maxSeries int
 }
 
 // latencyHook opens one hook; reports say which strategies were tried.
@@ -38,14 +43,16 @@ type latencyHook struct {
 func latencyHooks() []latencyHook {
 	return []latencyHook{
 		{"read", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := readlat.Open(readlat.Options{Scale: o.scale, Skip: o.skip, PID: o.pid})
+			p, err := readlat.Open(readlat.Options{Scale: o.scale, Skip: o.skip, PID: o.pid,
+				ByProcess: o.byProcess, MaxSeries: o.maxSeries})
 			if err != nil {
 				return nil, nil, err
 			}
 			return p, []attach.Report{p.Report()}, nil
 		}},
 		{"runqueue", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := runqlat.Open(runqlat.Options{Scale: o.scale, Skip: o.skip})
+			p, err := runqlat.Open(runqlat.Options{Scale: o.scale, Skip: o.skip,
+				ByProcess: o.byProcess, MaxSeries: o.maxSeries})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -24,6 +24,8 @@ func TestLatencyUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"--output", "yaml"}, nil, `--output must be text or json, got "yaml"`},
 		{[]string{"--scale", "9"}, nil, "--scale must be between"},
 		{[]string{"--skip", "uprobe"}, nil, `--skip: unknown strategy "uprobe"`},
+		{[]string{"--max-series", "-1"}, nil, "--max-series must be between"},
+		{[]string{"--pid", "-3"}, nil, "--pid must be a process id"},
 		{[]string{"--prometheus", "9464"}, nil, "--prometheus"},
 		{nil, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT="},
 		{nil, map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://"}, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="},
