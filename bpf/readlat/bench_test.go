@@ -2,8 +2,8 @@ package readlat
 
 import (
 	"bufio"
+	"bytes"
 	"maps"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -56,8 +56,11 @@ func median(xs []float64) float64 {
 
 // BenchmarkReadOverhead measures what a read() of 1 byte from /dev/zero
 // costs bare, with vigil attached (each strategy that works here) and with
-// the equivalent bpftrace program, in one run: repetitions are interleaved
-// and the medians reported, so load from elsewhere hits all alike. Run with
+// the equivalent bpftrace program, in one run. Each repetition times bare
+// reads, then each configuration, then bare reads again, and takes each
+// configuration's added cost against the mean of those two bare figures;
+// the medians over repetitions are reported. Pairing in time keeps load
+// from elsewhere (which comes and goes) out of the differences. Run with
 // kernel.bpf_stats_enabled=0: stats add their own cost per program run.
 func BenchmarkReadOverhead(b *testing.B) {
 	testenv.RequireRoot(b)
@@ -66,22 +69,32 @@ func BenchmarkReadOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer unix.Close(fd)
+	bpftrace, err := exec.LookPath("bpftrace")
+	if err != nil {
+		b.Logf("bpftrace not installed, no comparison: %v", err)
+	}
 	const reps = 7
 	for b.Loop() {
-		res := map[string][]float64{}
+		added := map[string][]float64{}
+		var bare []float64
 		for range reps {
-			res["bare"] = append(res["bare"], nsPerRead(b, fd))
+			before := nsPerRead(b, fd)
+			got := map[string]float64{}
 			for _, s := range []string{"tp_btf", "tracepoint"} {
 				if v, ok := withVigil(b, s, fd); ok {
-					res[s] = append(res[s], v)
+					got[s] = v
 				}
 			}
+			if bpftrace != "" {
+				got["bpftrace"] = withBpftrace(b, bpftrace, fd)
+			}
+			base := (before + nsPerRead(b, fd)) / 2
+			bare = append(bare, base)
+			for k, v := range got {
+				added[k] = append(added[k], v-base)
+			}
 		}
-		res["bpftrace"] = withBpftrace(b, fd, reps)
-		for range reps {
-			res["bare"] = append(res["bare"], nsPerRead(b, fd))
-		}
-		report(b, res)
+		report(b, bare, added)
 	}
 }
 
@@ -94,23 +107,18 @@ func withVigil(b *testing.B, strategy string, fd int) (float64, bool) {
 	return nsPerRead(b, fd), true
 }
 
-func report(b *testing.B, res map[string][]float64) {
-	for _, k := range slices.Sorted(maps.Keys(res)) {
-		b.Logf("%s ns/read per repetition: %.0f", k, res[k])
+func report(b *testing.B, bare []float64, added map[string][]float64) {
+	b.Logf("bare ns/read per repetition: %.0f", bare)
+	b.ReportMetric(median(bare), "bare-ns/read")
+	med := map[string]float64{}
+	for _, k := range slices.Sorted(maps.Keys(added)) {
+		b.Logf("%s added ns/read per repetition: %.0f", k, added[k])
+		med[k] = median(added[k])
+		b.ReportMetric(med[k], k+"-added-ns/read")
 	}
-	bare := median(res["bare"])
-	b.ReportMetric(bare, "bare-ns/read")
-	added := map[string]float64{}
-	for k, v := range res {
-		if k == "bare" || len(v) == 0 {
-			continue
-		}
-		added[k] = median(v) - bare
-		b.ReportMetric(added[k], k+"-added-ns/read")
-	}
-	if bt := added["bpftrace"]; bt > 0 {
+	if bt := med["bpftrace"]; bt > 0 {
 		for _, s := range []string{"tp_btf", "tracepoint"} {
-			if v, ok := added[s]; ok {
+			if v, ok := med[s]; ok {
 				b.ReportMetric(v/bt, s+"/bpftrace-added")
 			}
 		}
@@ -118,32 +126,27 @@ func report(b *testing.B, res map[string][]float64) {
 }
 
 // withBpftrace starts bpftrace, waits until its probes are attached, times
-// reps repetitions and stops it.
-func withBpftrace(b *testing.B, fd, reps int) []float64 {
-	path, err := exec.LookPath("bpftrace")
-	if err != nil {
-		b.Logf("bpftrace not installed, no comparison: %v", err)
-		return nil
-	}
+// one repetition and stops it.
+func withBpftrace(b *testing.B, path string, fd int) float64 {
 	cmd := exec.Command(path, "-e", bpftraceProg)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	// bpftrace warns that it cannot raise RLIMIT_MEMLOCK on kernels that
+	// don't need it: show its stderr only when it fails.
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer stop(cmd)
 	if !waitAttached(bufio.NewScanner(out)) {
-		b.Fatal("bpftrace exited before attaching its probes")
+		stop(cmd) // waits, so stderr is complete
+		b.Fatalf("bpftrace exited before attaching its probes: %s", stderr.String())
 	}
+	defer stop(cmd)
 	go func() { _, _ = bufio.NewReader(out).WriteTo(discard{}) }()
-	var v []float64
-	for range reps {
-		v = append(v, nsPerRead(b, fd))
-	}
-	return v
+	return nsPerRead(b, fd)
 }
 
 // waitAttached waits for bpftrace's "Attaching N probes..." line, then a
