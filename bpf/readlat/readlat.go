@@ -8,6 +8,10 @@
 // sees the reads of read(2) and pread64(2) and also reads the kernel makes
 // for itself; the syscall strategies see the four syscalls from entry to
 // exit. The metric's vigil.hook attribute says which of the two was measured.
+//
+// A read's start time is kept in per-task storage; on kernels before 5.11,
+// which lack it, the kprobe and tracepoint strategies load twins that keep
+// it in a hash keyed by thread id instead (slower, and needing no BTF).
 package readlat
 
 import (
