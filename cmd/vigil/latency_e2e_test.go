@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -456,5 +457,64 @@ func TestLatencyServesPrometheusOnLoopback(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("scrape lacks %q:\n%.3000s", want, body)
 		}
+	}
+}
+
+// Every hook is wired into the command: each metric appears in the JSON,
+// and loopback connects made meanwhile are counted.
+func TestLatencyAllHooksReport(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cmd := exec.Command(latencyBinary(t), "latency", "--duration", "3s", "--interval", "3s", "--output", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // attach takes well under this
+	const connects = 5
+	for range connects {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("vigil: %v\n%s", err, stderr.String())
+	}
+	var iv jsonInterval
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &iv); err != nil {
+		t.Fatalf("%v: %q", err, stdout.String())
+	}
+	counts := map[string]uint64{}
+	for _, m := range iv.Metrics {
+		var n uint64 // counters have no count; the name still shows the hook is there
+		if m.Count != nil {
+			n = *m.Count
+		}
+		counts[m.Name] += n
+	}
+	for _, name := range []string{"vigil.read.duration", "vigil.sched.runqueue.delay", "vigil.tcp.connect.duration", "vigil.tcp.rtt", "vigil.block.io.duration"} {
+		if _, ok := counts[name]; !ok {
+			t.Errorf("no %s in the output; stderr:\n%s", name, stderr.String())
+		}
+	}
+	if counts["vigil.tcp.connect.duration"] < connects {
+		t.Errorf("vigil.tcp.connect.duration counted %d connects, want at least %d", counts["vigil.tcp.connect.duration"], connects)
+	}
+	if counts["vigil.read.duration"] == 0 || counts["vigil.sched.runqueue.delay"] == 0 {
+		t.Errorf("no reads or run-queue delays counted on a running machine: %v", counts)
 	}
 }
