@@ -25,6 +25,10 @@ type Collector struct {
 	TelemetryAddr string // host:port of the Collector's own /metrics
 	MetricsFile   string // OTLP-JSON lines of received metrics
 	ProfilesFile  string // OTLP-JSON lines of received profiles
+
+	// What Restart needs to start the same Collector again.
+	bin, dir, config string
+	proc             *process
 }
 
 const collectorConfig = `receivers:
@@ -83,17 +87,23 @@ func StartCollector(tb testing.TB) *Collector {
 		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 			return nil, err
 		}
-		p, err := startProcess(tb, "otelcol", dir, bin, "--config", cfg, "--feature-gates=service.profilesSupport")
-		if err != nil {
-			return nil, err
-		}
-		if err := p.waitHealthy(c.healthy); err != nil {
-			_ = p.stop()
-			return nil, err
-		}
-		return p, nil
+		c.bin, c.dir, c.config = bin, dir, cfg
+		return c.launch(tb)
 	})
 	return c
+}
+
+func (c *Collector) launch(tb testing.TB) (*process, error) {
+	p, err := startProcess(tb, "otelcol", c.dir, c.bin, "--config", c.config, "--feature-gates=service.profilesSupport")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitHealthy(c.healthy); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	c.proc = p
+	return p, nil
 }
 
 // GRPCEndpoint and HTTPEndpoint are values for OTEL_EXPORTER_OTLP_ENDPOINT.
