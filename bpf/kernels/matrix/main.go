@@ -53,8 +53,9 @@ func parseFlags(args []string) (config, error) {
 	var cfg config
 	var kernelList, suiteList, moduleList, toolList string
 	fs.StringVar(&cfg.cache, "cache", ".cache/kernels", "directory for downloaded kernels, built images and logs")
-	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64",
-		"comma-separated Debian kernel packages (meta-packages are resolved to their current version)")
+	fs.StringVar(&kernelList, "kernels", "linux-image-cloud-amd64,linux-image-6.12-cloud-amd64,bullseye:linux-image-cloud-amd64",
+		"comma-separated Debian kernel packages, optionally suite:package (meta-packages resolve to their current version);\n"+
+			"the default is Debian 12's 6.1 and 6.12 and Debian 11's 5.10, the oldest the mirror still has")
 	fs.StringVar(&suiteList, "suites", "", "comma-separated test packages to run (default: every bpf/ package with tests)")
 	fs.StringVar(&moduleList, "modules", "null_blk,loop,veth,sch_netem",
 		"comma-separated kernel modules the guest loads before the tests (block devices, netns links, delay)")

@@ -37,15 +37,18 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	accel, why := kernels.DetectAccel()
 	slog.Info("accelerator", "component", "matrix", "accel", accel, "reason", why)
 
-	ks, err := fetchAll(ctx, cache, cfg.kernels)
-	if err != nil {
-		return false, err
+	ks, fetchFailures := fetchAll(ctx, cache, cfg.kernels)
+	if len(ks) == 0 {
+		return false, fmt.Errorf("no kernel could be fetched: %w", errors.Join(fetchFailures...))
 	}
 	jobs, workloads, buildFailures, err := buildJobs(ctx, cfg, cache)
 	if err != nil {
 		return false, err
 	}
 	var runs []kernels.Run
+	for _, err := range fetchFailures {
+		runs = append(runs, kernels.Run{Kernel: "(not fetched)", Err: err})
+	}
 	for _, k := range ks {
 		r := runKernel(ctx, cfg, cache, &accel, k, jobs, workloads)
 		runs = append(runs, r)
@@ -71,17 +74,21 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	return failed, nil
 }
 
-func fetchAll(ctx context.Context, cache string, names []string) ([]kernels.Kernel, error) {
+// fetchAll fetches every kernel it can; one that fails (a suite gone from
+// the mirror, say) is reported without keeping the others from running.
+func fetchAll(ctx context.Context, cache string, names []string) ([]kernels.Kernel, []error) {
 	defer stopwatch("fetch kernels")()
 	var ks []kernels.Kernel
+	var errs []error
 	for _, n := range names {
 		k, err := kernels.Fetch(ctx, cache, n)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		ks = append(ks, k)
 	}
-	return ks, nil
+	return ks, errs
 }
 
 // buildJobs compiles the probe, every suite's tests and the C workloads
