@@ -80,7 +80,7 @@ func parseLatency(args []string, stderr io.Writer, getenv func(string) string) (
 	bpfStats := fs.Bool("bpf-stats", false, "have the kernel count run time and runs of vigil's BPF programs (exported as vigil.bpf.run.*; costs about 45 ns per program run)")
 	console := fs.Bool("console", false, "also print every export to stdout with the OpenTelemetry console exporter (debugging)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil latency [flags]\n\nOTLP export: set OTEL_EXPORTER_OTLP_ENDPOINT (or ..._METRICS_ENDPOINT) and the other standard OTEL_* variables.\n\nflags:")
+		fmt.Fprint(stderr, latencyUsage)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -121,6 +121,24 @@ func validateLatency(cfg latencyConfig, scale, pid int) error {
 	}
 	return nil
 }
+
+const latencyUsage = `usage: vigil latency [flags]
+
+Prints kernel latency histograms every interval. Rows are powers of two of a
+second shown in microseconds, exact merges of the kernel's exponential buckets.
+
+Export uses the standard OpenTelemetry variables:
+  OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_METRICS_ENDPOINT  turn OTLP on
+  OTEL_EXPORTER_OTLP_PROTOCOL        http/protobuf (default) or grpc
+  OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY
+  OTEL_METRIC_EXPORT_INTERVAL        milliseconds between exports (default 60000; one more at exit)
+  OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram
+                                     explicit buckets at powers of two of a second instead
+                                     of exponential histograms (also for --prometheus)
+  OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, OTEL_METRICS_EXPORTER (otlp,prometheus,console,none)
+
+flags:
+`
 
 // strategyNames are the attach strategies the latency hooks know.
 var strategyNames = []string{"fentry", "kprobe", "tp_btf", "tracepoint"}
