@@ -115,7 +115,9 @@ func (a *agent) openHooks() {
 		a.log.Warn("latency hooks disabled", "err", err)
 		return
 	}
-	progs, err := openHooks(hooks, hookOptions{scale: int32(a.cfg.Latency.Scale), skip: skip}, a.log)
+	progs, err := openHooks(hooks, hookOptions{
+		scale: int32(a.cfg.Latency.Scale), skip: skip, byProcess: a.cfg.Latency.ByProcess, maxSeries: a.cfg.Latency.MaxSeries,
+	}, a.log)
 	if err != nil && len(progs) == 0 {
 		a.log.Warn("no latency hook could attach", "err", err)
 	}
