@@ -54,6 +54,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if addr := os.Getenv("VIGIL_DEBUG_PPROF"); addr != "" {
+		serveDebugPprof(addr)
+	}
 	<-ctx.Done()
 	slog.Info("stopping", "component", "agent")
 	return a.shutdown()
