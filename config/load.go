@@ -17,8 +17,8 @@ const MaxFileSize = 1 << 20
 
 // Load returns Default with the file at path on top. Unknown keys, wrong
 // types and duplicate keys are reported together as Problems with their
-// line numbers. Load does not validate values: apply flags with Set, then
-// call Validate.
+// line numbers; a file that can't be read is a plain error. Load does not
+// validate values: apply flags with Set, then call Validate.
 func Load(path string) (Config, error) {
 	data, err := readBounded(path)
 	if err != nil {
