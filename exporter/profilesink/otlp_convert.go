@@ -33,14 +33,32 @@ func toOTLP(batch []Profile) (pprofile.Profiles, error) {
 		setResource(rp.Resource().Attributes(), p)
 		sp := rp.ScopeProfiles().AppendEmpty()
 		sp.Scope().SetName(scopeName)
+		samples := dict.samples(p.Pprof)
 		for t := range p.Pprof.SampleType {
-			convertProfile(dict, p, t, sp.Profiles().AppendEmpty())
+			convertProfile(dict, p, t, samples, sp.Profiles().AppendEmpty())
 		}
 	}
 	return out, nil
 }
 
-func convertProfile(dict *dictionary, p *Profile, t int, op pprofile.Profile) {
+// sampleRefs are a pprof sample's stack and attributes in the dictionary,
+// looked up once for all its sample types.
+type sampleRefs struct {
+	stack int32
+	attrs []int32
+}
+
+func (x *dictionary) samples(src *profile.Profile) []sampleRefs {
+	x.locCache = make(map[*profile.Location]int32, len(src.Location))
+	out := make([]sampleRefs, len(src.Sample))
+	for i, s := range src.Sample {
+		out[i] = sampleRefs{stack: x.stack(s.Location), attrs: sampleAttrs(x, s)}
+	}
+	x.locCache = nil
+	return out
+}
+
+func convertProfile(dict *dictionary, p *Profile, t int, refs []sampleRefs, op pprofile.Profile) {
 	src := p.Pprof
 	st := src.SampleType[t]
 	op.SampleType().SetTypeStrindex(dict.str(st.Type))
@@ -55,11 +73,11 @@ func convertProfile(dict *dictionary, p *Profile, t int, op pprofile.Profile) {
 	op.SetDurationNano(uint64(max(dur, 0)))
 	op.SetProfileID(newProfileID())
 	op.Samples().EnsureCapacity(len(src.Sample))
-	for _, s := range src.Sample {
+	for i, s := range src.Sample {
 		os := op.Samples().AppendEmpty()
-		os.SetStackIndex(dict.stack(s.Location))
+		os.SetStackIndex(refs[i].stack)
 		os.Values().Append(s.Value[t])
-		os.AttributeIndices().FromRaw(sampleAttrs(dict, s))
+		os.AttributeIndices().FromRaw(refs[i].attrs)
 	}
 }
 

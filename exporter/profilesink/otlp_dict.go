@@ -23,6 +23,9 @@ type dictionary struct {
 	stacks    map[string]int32
 	attrs     map[attrKey]int32
 	key       strings.Builder // scratch for location and stack keys
+	// locCache maps the current pprof's own locations, each converted
+	// once however many stacks share it.
+	locCache map[*profile.Location]int32
 }
 
 type mappingKey struct {
@@ -136,6 +139,17 @@ func (x *dictionary) function(f *profile.Function) int32 {
 }
 
 func (x *dictionary) location(l *profile.Location) int32 {
+	if i, ok := x.locCache[l]; ok {
+		return i
+	}
+	i := x.locationByContent(l)
+	if x.locCache != nil {
+		x.locCache[l] = i
+	}
+	return i
+}
+
+func (x *dictionary) locationByContent(l *profile.Location) int32 {
 	mi := x.mapping(l.Mapping)
 	lines := make([]int32, len(l.Line))
 	x.key.Reset()
