@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/grpc"
+	backoffConfig "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -100,7 +101,8 @@ func (o *OTLP) dialGRPC() error {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
 	o.grpc, err = grpc.NewClient(target, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)))
+		grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: 5 * time.Second}))
 	if err != nil {
 		return err
 	}
@@ -108,6 +110,12 @@ func (o *OTLP) dialGRPC() error {
 	o.client = pprofileotlp.NewGRPCClient(o.grpc)
 	return nil
 }
+
+// reconnectBackoff caps how long the connection waits between dial
+// attempts. gRPC's default grows to two minutes, so a Collector that
+// restarted would stay unreachable long after it is back, whatever the
+// queue's own retry schedule; a few seconds keeps the two in step.
+var reconnectBackoff = backoffConfig.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second}
 
 // grpcTarget turns an endpoint into host:port and whether to use TLS.
 func grpcTarget(endpoint string, plaintext bool) (string, bool, error) {
