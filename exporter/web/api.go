@@ -26,9 +26,10 @@ func (h *handler) flamegraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc := r.URL.Query().Get("service")
-	entries := h.store.window(svc, from)
+	entries, gen := h.store.windowGen(svc, from)
+	root := h.flames.get(keyOf(svc, gen, entries), entries)
 	h.writeJSON(w, flameView{Service: svc, From: from, To: h.store.now(), Profiles: len(entries),
-		Unit: "samples", Root: buildFlame(entries)})
+		Unit: "samples", Root: root})
 }
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {

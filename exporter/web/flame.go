@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path"
 	"sort"
@@ -22,59 +23,155 @@ type FlameNode struct {
 	Children []*FlameNode `json:"children,omitempty"`
 }
 
-// flameBuilder merges stacks into a tree keyed by frame name.
+// flameBuilder merges stacks into a tree. Nodes live in one slice and are
+// found by (parent, interned name) in one map: an hour of profiles is
+// millions of frame visits, and this keeps each one a single lookup
+// without an allocation.
 type flameBuilder struct {
-	root *buildNode
+	names    map[string]int32
+	nameList []string
+	nodes    []buildNode
+	kids     map[uint64]int32 // parent index << 32 | name id → node index
+	stacks   map[string]int32 // stack of name ids, root first → index in values
+	values   []int64
+	key      []byte // reused stack key buffer
 }
 
 type buildNode struct {
-	name  string
-	value int64
-	kids  map[string]*buildNode
+	name   int32
+	parent int32
+	value  int64
 }
 
-func (n *buildNode) child(name string) *buildNode {
-	if c, ok := n.kids[name]; ok {
-		return c
+// newFlameBuilder starts the subtree of one service.
+func newFlameBuilder(service string) *flameBuilder {
+	b := &flameBuilder{names: map[string]int32{}, kids: map[uint64]int32{}, stacks: map[string]int32{}}
+	b.nodes = append(b.nodes, buildNode{name: b.intern(service), parent: -1})
+	return b
+}
+
+func (b *flameBuilder) intern(name string) int32 {
+	if id, ok := b.names[name]; ok {
+		return id
 	}
-	if n.kids == nil {
-		n.kids = map[string]*buildNode{}
+	id := int32(len(b.nameList))
+	b.names[name] = id
+	b.nameList = append(b.nameList, name)
+	return id
+}
+
+// child returns the node for name under parent, adding v to its value.
+func (b *flameBuilder) child(parent, name int32, v int64) int32 {
+	key := uint64(parent)<<32 | uint64(uint32(name))
+	i, ok := b.kids[key]
+	if !ok {
+		i = int32(len(b.nodes))
+		b.nodes = append(b.nodes, buildNode{name: name, parent: parent})
+		b.kids[key] = i
 	}
-	c := &buildNode{name: name}
-	n.kids[name] = c
-	return c
+	b.nodes[i].value += v
+	return i
 }
 
 // buildFlame merges the entries' profiles into one tree: all, then one
-// frame per service, then each stack from its root to its leaf.
+// frame per service, then each stack from its root to its leaf. Services
+// are separate subtrees, so each is built and pruned on its own with the
+// threshold of the whole: the result is the same, and the transient build
+// state is one service's, not all of them at once.
 func buildFlame(entries []entry) *FlameNode {
-	b := flameBuilder{root: &buildNode{name: "all"}}
+	var total int64
+	byService := map[string][]entry{}
 	for _, e := range entries {
-		b.addProfile(e.p.Service, e.p.Pprof)
+		total += e.samples
+		byService[e.p.Service] = append(byService[e.p.Service], e)
 	}
-	return b.root.finish(int64(float64(b.root.value) * minFlameFraction))
+	minValue := int64(float64(total) * minFlameFraction)
+	root := &FlameNode{Name: "all"}
+	for _, svc := range sortedKeys(byService) {
+		b := newFlameBuilder(svc)
+		for _, e := range byService[svc] {
+			b.addProfile(e.p.Pprof)
+		}
+		b.tree()
+		if n := b.finish(minValue); n.Value > 0 && n.Value >= minValue {
+			root.Children = append(root.Children, n)
+		}
+		root.Value += b.nodes[0].value
+	}
+	return root
 }
 
-func (b *flameBuilder) addProfile(service string, p *profile.Profile) {
+// addProfile adds p's samples as stacks of interned frame ids. Stacks
+// repeat from one interval to the next (the same hot paths), so they are
+// summed by stack first and walked into the tree once each, in tree().
+func (b *flameBuilder) addProfile(p *profile.Profile) {
 	vi := countIndex(p)
-	svc := b.root.child(service)
+	frames := newLocFrames(p)
 	for _, s := range p.Sample {
 		if vi >= len(s.Value) || s.Value[vi] <= 0 {
 			continue
 		}
-		v := s.Value[vi]
-		b.root.value += v
-		svc.value += v
-		n := svc
+		key := b.key[:0]
 		// Locations run leaf first, and so do the lines of a location
 		// (inlined callees before their callers): walk both backwards.
 		for i := len(s.Location) - 1; i >= 0; i-- {
-			for _, name := range frameNames(s.Location[i]) {
-				n = n.child(name)
-				n.value += v
+			for _, id := range frames.of(b, s.Location[i]) {
+				key = binary.LittleEndian.AppendUint32(key, uint32(id))
 			}
 		}
+		b.key = key
+		if j, ok := b.stacks[string(key)]; ok { // no allocation on a hit
+			b.values[j] += s.Value[vi]
+			continue
+		}
+		b.stacks[string(key)] = int32(len(b.values))
+		b.values = append(b.values, s.Value[vi])
 	}
+}
+
+// tree walks every distinct stack into the node tree.
+func (b *flameBuilder) tree() {
+	for key, j := range b.stacks {
+		v := b.values[j]
+		b.nodes[0].value += v
+		n := int32(0)
+		for i := 0; i+4 <= len(key); i += 4 {
+			id := int32(binary.LittleEndian.Uint32([]byte(key[i : i+4])))
+			n = b.child(n, id, v)
+		}
+	}
+}
+
+// locFrames names each location of one profile once. Profiles number
+// their locations 1..n, so a slice indexed by id is the usual cache; a
+// map takes over for sparse ids.
+type locFrames struct {
+	byID  [][]int32
+	other map[*profile.Location][]int32
+}
+
+func newLocFrames(p *profile.Profile) *locFrames {
+	return &locFrames{byID: make([][]int32, len(p.Location)+1), other: map[*profile.Location][]int32{}}
+}
+
+func (c *locFrames) of(b *flameBuilder, l *profile.Location) []int32 {
+	dense := l.ID > 0 && l.ID < uint64(len(c.byID))
+	if dense && c.byID[l.ID] != nil {
+		return c.byID[l.ID]
+	}
+	if ids, ok := c.other[l]; ok {
+		return ids
+	}
+	ids := make([]int32, 0, len(l.Line)+1)
+	for _, name := range frameNames(l) {
+		ids = append(ids, b.intern(name))
+	}
+	if dense {
+		c.byID[l.ID] = ids
+	} else {
+		c.other[l] = ids
+	}
+	return ids
 }
 
 // frameNames returns the location's frames from caller to callee.
@@ -109,15 +206,22 @@ func addrName(l *profile.Location) string {
 	return fmt.Sprintf("%s+0x%x", path.Base(m.File), l.Address-m.Start+m.Offset)
 }
 
-// finish converts the tree to FlameNodes sorted by name (a stable layout
-// between refreshes), leaving out children below minValue.
-func (n *buildNode) finish(minValue int64) *FlameNode {
-	out := &FlameNode{Name: n.name, Value: n.value}
-	for _, c := range n.kids {
-		if c.value > 0 && c.value >= minValue {
-			out.Children = append(out.Children, c.finish(minValue))
+// finish converts the tree to FlameNodes with children sorted by name (a
+// stable layout between refreshes), leaving out nodes below minValue.
+func (b *flameBuilder) finish(minValue int64) *FlameNode {
+	out := make([]*FlameNode, len(b.nodes))
+	for i, n := range b.nodes {
+		if i == 0 || (n.value > 0 && n.value >= minValue && out[n.parent] != nil) {
+			out[i] = &FlameNode{Name: b.nameList[n.name], Value: n.value}
+			if i > 0 {
+				out[n.parent].Children = append(out[n.parent].Children, out[i])
+			}
 		}
 	}
-	sort.Slice(out.Children, func(i, j int) bool { return out.Children[i].Name < out.Children[j].Name })
-	return out
+	for _, n := range out {
+		if n != nil && len(n.Children) > 1 {
+			sort.Slice(n.Children, func(i, j int) bool { return n.Children[i].Name < n.Children[j].Name })
+		}
+	}
+	return out[0]
 }

@@ -103,7 +103,7 @@ func TestFlameNamesInlinedAndUnsymbolizedFrames(t *testing.T) {
 	if err := p.CheckValid(); err != nil {
 		t.Fatal(err)
 	}
-	root := buildFlame([]entry{{p: sinkProfile("svc", t0, p)}})
+	root := buildFlame([]entry{newEntry(sinkProfile("svc", t0, p))})
 	if n := find(root, "svc", "outer_caller", "inlined_callee", "app+0x2345"); n == nil || n.Value != 4 {
 		t.Fatalf("want svc > outer_caller > inlined_callee > app+0x2345 with 4, tree %+v", root.Children[0])
 	}
@@ -111,7 +111,7 @@ func TestFlameNamesInlinedAndUnsymbolizedFrames(t *testing.T) {
 
 func TestFlameLeavesOutFramesBelowTheFraction(t *testing.T) {
 	stacks := map[string]int64{"main;hot_alpha": 20000, "main;tiny": 1}
-	root := buildFlame([]entry{{p: sinkProfile("svc", t0, stackProfile(t, t0, stacks))}})
+	root := buildFlame([]entry{newEntry(sinkProfile("svc", t0, stackProfile(t, t0, stacks)))})
 	if find(root, "svc", "main", "tiny") != nil {
 		t.Error("a frame with 1 of 20001 samples was sent")
 	}
@@ -128,10 +128,33 @@ func TestFlameTreeSizeBounded(t *testing.T) {
 		for j := range 200 {
 			stacks["main;f"+strconv.Itoa((i*7+j)%5000)+";leaf"+strconv.Itoa(j)] = 1
 		}
-		entries = append(entries, entry{p: sinkProfile("svc"+strconv.Itoa(i%20), t0, stackProfile(t, t0, stacks))})
+		entries = append(entries, newEntry(sinkProfile("svc"+strconv.Itoa(i%20), t0, stackProfile(t, t0, stacks))))
 	}
 	root := buildFlame(entries)
 	if n := checkSums(t, root); n > 20000 {
 		t.Errorf("%d nodes for %d samples", n, root.Value)
+	}
+}
+
+func TestFlameCacheAnswersOnlyUnchangedSelections(t *testing.T) {
+	s, clock := newTestStore(Options{}, t0)
+	sendAll(t, s, sinkProfile("api", t0, stackProfile(t, t0, map[string]int64{"main;hot_alpha": 2})))
+	var c flameCache
+	tree := func(since time.Time) *FlameNode {
+		entries, gen := s.windowGen("", since)
+		return c.get(keyOf("", gen, entries), entries)
+	}
+	first := tree(time.Time{})
+	if again := tree(time.Time{}); again != first {
+		t.Error("an unchanged store rebuilt the tree")
+	}
+	clock.t = t0.Add(15 * time.Second)
+	sendAll(t, s, sinkProfile("api", clock.t, stackProfile(t, t0, map[string]int64{"main;hot_alpha": 3})))
+	if both := tree(time.Time{}); both == first || both.Value != 5 {
+		t.Errorf("after a new profile: value %d, same tree %v", both.Value, both == first)
+	}
+	// The window slides past the first profile: same store, new answer.
+	if recent := tree(t0.Add(time.Second)); recent.Value != 3 {
+		t.Errorf("since after the first profile: value %d, want 3", recent.Value)
 	}
 }

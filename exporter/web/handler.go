@@ -22,6 +22,7 @@ type handler struct {
 	store    *Store
 	loopback bool
 	log      *slog.Logger
+	flames   flameCache
 }
 
 func (h *handler) routes() http.Handler {

@@ -16,6 +16,10 @@ type entry struct {
 	samples int64 // sum of the samples/count values
 }
 
+func newEntry(p profilesink.Profile) entry {
+	return entry{p: p, size: estimateSize(p.Pprof), samples: countSamples(p.Pprof)}
+}
+
 // Name names the sink in logs and counters.
 func (s *Store) Name() string { return "web" }
 
@@ -34,7 +38,7 @@ func (s *Store) Send(ctx context.Context, batch []profilesink.Profile) error {
 			invalid++
 			continue
 		}
-		entries = append(entries, entry{p: p, size: estimateSize(p.Pprof), samples: countSamples(p.Pprof)})
+		entries = append(entries, newEntry(p))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,6 +50,7 @@ func (s *Store) Send(ctx context.Context, batch []profilesink.Profile) error {
 		s.profiles = append(s.profiles, e)
 		s.bytes += e.size
 	}
+	s.gen++
 	s.pruneProfiles()
 	return nil
 }
@@ -57,6 +62,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.profiles, s.bytes = nil, 0
+	s.gen++
 	s.hists = newHistStore()
 	return nil
 }
@@ -78,6 +84,7 @@ func (s *Store) pruneProfiles() {
 		n++
 	}
 	if n > 0 {
+		s.gen++
 		// Copy down so the backing array doesn't keep evicted profiles alive.
 		s.profiles = append(s.profiles[:0:0], s.profiles[n:]...)
 	}
@@ -86,6 +93,13 @@ func (s *Store) pruneProfiles() {
 // window returns the retained profiles that end after since and belong to
 // service (all services when empty), oldest first.
 func (s *Store) window(service string, since time.Time) []entry {
+	out, _ := s.windowGen(service, since)
+	return out
+}
+
+// windowGen is window with the store's generation, which identifies the
+// retained set: equal generations and equal selections mean equal results.
+func (s *Store) windowGen(service string, since time.Time) ([]entry, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneProfiles()
@@ -95,5 +109,5 @@ func (s *Store) window(service string, since time.Time) []entry {
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, s.gen
 }

@@ -32,6 +32,7 @@ type Store struct {
 	mu       sync.Mutex
 	closed   bool
 	profiles []entry // oldest first
+	gen      uint64  // changes whenever profiles does
 	bytes    int64
 	evicted  evictions
 	hists    histStore

@@ -128,5 +128,8 @@
   }
 
   refresh();
-  setInterval(refresh, REFRESH_MS);
+  // A tab in the background costs the agent nothing: no refresh until it
+  // is shown again.
+  setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 })();
