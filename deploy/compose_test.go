@@ -400,11 +400,11 @@ func TestCollectorConfigValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(t.TempDir(), "otelcol.yaml")
-	broken := strings.ReplaceAll(string(data), "otlp/pyroscope", "otlpp/pyroscope")
+	broken := strings.ReplaceAll(string(data), "otlp_grpc/pyroscope", "otlp_grpcc/pyroscope")
 	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := validate(bad); err == nil || !strings.Contains(string(out), "otlpp") {
+	if out, err := validate(bad); err == nil || !strings.Contains(string(out), "otlp_grpcc") {
 		t.Errorf("a config with an unknown exporter validated: %v\n%s", err, out)
 	}
 }
