@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 )
@@ -90,6 +91,20 @@ func (s *Store) AddReadings(at time.Time, r []hist.Reading) {
 		}
 	}
 	s.hists.forget(cut)
+}
+
+// bytes estimates the memory the series hold: bucket counts of the
+// snapshots, the history points, and a fixed share per series.
+func (hs *histStore) bytes() int64 {
+	const perSeries, perSnap, perPoint = 256, 96, int64(unsafe.Sizeof(point{}))
+	n := int64(len(hs.series)+len(hs.counters)) * perSeries
+	for _, sr := range hs.series {
+		for _, sn := range sr.snaps {
+			n += perSnap + 8*int64(cap(sn.h.Counts))
+		}
+		n += perPoint * int64(cap(sr.points))
+	}
+	return n
 }
 
 // forget drops series not read since cut, such as the per-process series

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,13 +153,32 @@ func TestPageLoadsOnlyItsOwnFiles(t *testing.T) {
 	if strings.Contains(page, "<script>") || strings.Contains(page, "style=") || strings.Contains(page, "http") {
 		t.Error("the page has inline code or an outside address")
 	}
-	for _, f := range []string{"/static/app.js", "/static/style.css"} {
-		if !strings.Contains(page, f) {
-			t.Errorf("page does not load %s", f)
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1)
+	var loaded []string
+	for _, m := range refs {
+		ref := m[1]
+		if strings.HasPrefix(ref, "data:") {
+			continue
 		}
-		if rec := get(t, h, f); rec.Code != http.StatusOK || rec.Body.Len() == 0 {
-			t.Errorf("%s: %d", f, rec.Code)
+		if !strings.HasPrefix(ref, "/") {
+			t.Errorf("page refers to %q, not to a file of its own", ref)
+			continue
 		}
+		rec := get(t, h, ref)
+		if ref == "/api/profile.pb.gz" {
+			continue // the download link; no profile in an empty store
+		}
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d", ref, rec.Code)
+		}
+		loaded = append(loaded, ref)
+	}
+	if len(loaded) < 5 || !slices.Contains(loaded, "/static/app.js") || !slices.Contains(loaded, "/static/style.css") {
+		t.Errorf("page loads %v", loaded)
+	}
+	js := get(t, h, "/static/app.js")
+	if ct := js.Header().Get("Content-Type"); !strings.Contains(ct, "javascript") {
+		t.Errorf("app.js served as %q", ct)
 	}
 }
 

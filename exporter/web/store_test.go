@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"net/http"
 	"runtime"
 	"strconv"
 	"testing"
@@ -131,5 +132,37 @@ func TestEstimateSizeTracksHeap(t *testing.T) {
 	t.Logf("serialized %d bytes, heap %d, estimate %d (%.2fx heap)", len(data), heap, est, ratio)
 	if ratio < 0.6 || ratio > 1.6 {
 		t.Fatalf("estimate %d is %.2fx the measured heap %d, want within 0.6x..1.6x", est, ratio, heap)
+	}
+}
+
+// The agent feeds the store from its own goroutines while the page reads
+// it: run them together under the race detector.
+func TestStoreConcurrentUse(t *testing.T) {
+	s := NewStore(Options{MaxBytes: 1 << 20})
+	h := testHandler(s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			now := time.Now()
+			p := stackProfile(t, now, map[string]int64{"main;hot_alpha": int64(i + 1)})
+			if err := s.Send(context.Background(), []profilesink.Profile{sinkProfile("svc"+strconv.Itoa(i%3), now, p)}); err != nil {
+				t.Error(err)
+				return
+			}
+			s.AddReadings(now, reading(histOf(t, 3, uint64(i+1)*1000)))
+			s.SetSelf(now, map[string]float64{"vigil.samples": float64(i)})
+		}
+	}()
+	for _, path := range []string{"/api/flamegraph", "/api/histograms", "/api/self", "/api/processes", "/api/profile.pb.gz"} {
+		for range 10 {
+			if rec := get(t, h, path); rec.Code != http.StatusOK && rec.Code != http.StatusNotFound {
+				t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+			}
+		}
+	}
+	<-done
+	if n := len(s.window("", time.Time{})); n != 50 {
+		t.Errorf("%d profiles retained, want 50", n)
 	}
 }

@@ -106,6 +106,7 @@ type webStats struct {
 	InvalidProfiles uint64 `json:"invalid_profiles"`
 	Series          int    `json:"series"`
 	SeriesDropped   uint64 `json:"series_dropped"`
+	HistogramBytes  int64  `json:"histogram_bytes"` // estimated, bounded by the series cap
 }
 
 // processes lists the services in the window, most samples first.
@@ -217,5 +218,6 @@ func (s *Store) stats() webStats {
 		RetentionSecs: int64(s.opts.Retention / time.Second),
 		EvictedByAge:  s.evicted.age, EvictedByBytes: s.evicted.bytes, InvalidProfiles: s.evicted.invalid,
 		Series: len(s.hists.series) + len(s.hists.counters), SeriesDropped: s.hists.dropped,
+		HistogramBytes: s.hists.bytes(),
 	}
 }

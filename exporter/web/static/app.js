@@ -121,6 +121,7 @@
       ['dropped by age', fmt.count(w.evicted_by_age)],
       ['dropped for memory', fmt.count(w.evicted_by_bytes)],
       ['latency series', fmt.count(w.series)],
+      ['latency memory (estimated)', fmt.bytes(w.histogram_bytes)],
       ['series refused (cap)', fmt.count(w.series_dropped)],
     ]) {
       wb.append(el('tr', null, el('td', null, k), el('td', {class: 'num'}, val)));
