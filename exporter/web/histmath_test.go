@@ -219,3 +219,19 @@ func TestSeriesCap(t *testing.T) {
 		t.Errorf("%d series, %d dropped; want %d and 10", len(s.hists.series), s.hists.dropped, maxSeries)
 	}
 }
+
+func TestReadingsRestartAndRepeat(t *testing.T) {
+	s, _ := newTestStore(Options{}, t0)
+	s.AddReadings(t0, reading(histOf(t, 3, 1000, 2000, 3000)))
+	s.AddReadings(t0, reading(histOf(t, 3, 1000, 2000, 3000, 4000)))        // same instant: ignored
+	s.AddReadings(t0.Add(10*time.Second), reading(histOf(t, 3, 5_000_000))) // fewer values: restarted
+	s.AddReadings(t0.Add(20*time.Second), reading(histOf(t, 3, 5_000_000, 5_000_000)))
+	sr := s.hists.view().Metrics[0].Series[0]
+	if sr.Cumulative.Count != 2 || len(sr.History) != 1 || sr.History[0].Rate != 0.1 {
+		t.Errorf("after a restart: cumulative %d, history %+v; want 2 values and one point at 0.1/s", sr.Cumulative.Count, sr.History)
+	}
+	// The last minute starts at the restart: both values of 5 ms.
+	if lm := sr.LastMinute; lm.Count != 2 || *lm.P50 < 0.004 || *lm.P50 > 0.006 {
+		t.Errorf("last minute after a restart: %d values, p50 %v", lm.Count, *lm.P50)
+	}
+}

@@ -69,7 +69,8 @@ type counterSeries struct {
 // AddReadings records the latency programs' readings taken at at. Values
 // are cumulative since each program attached; the store derives the
 // per-interval rates and the last minute's distribution from consecutive
-// readings, and treats a count that goes down as a restart.
+// readings, treats a count that goes down as a restart, and ignores a
+// reading not newer than the previous one of its series.
 func (s *Store) AddReadings(at time.Time, r []hist.Reading) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,9 +159,12 @@ func (sr *histSeries) add(at time.Time, h hist.Histogram, cut time.Time) {
 	h = trimmed(h)
 	if n := len(sr.snaps); n > 0 {
 		last := sr.snaps[n-1]
-		if h.Count < last.h.Count || !at.After(last.at) {
-			sr.snaps = sr.snaps[:0] // restarted (or clock went back): start over
-		} else {
+		switch {
+		case !at.After(last.at):
+			return // not newer than what we have: no interval to show
+		case h.Count < last.h.Count:
+			sr.snaps = sr.snaps[:0] // the program restarted: start over
+		default:
 			sr.points = append(sr.points, intervalPoint(last, snapshot{at, h}))
 		}
 	}
@@ -207,7 +211,10 @@ func intervalPoint(prev, cur snapshot) point {
 }
 
 func (c *counterSeries) add(at time.Time, v uint64) {
-	if !c.at.IsZero() && v >= c.value && at.After(c.at) {
+	if !c.at.IsZero() && !at.After(c.at) {
+		return
+	}
+	if !c.at.IsZero() && v >= c.value {
 		c.prev, c.prevAt, c.hasPrev = c.value, c.at, true
 	} else {
 		c.hasPrev = false // first reading or a restart
