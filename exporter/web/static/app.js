@@ -10,13 +10,13 @@
   // zoom=all&zoom=api...), so a view can be bookmarked or reloaded as is.
   const saved = new URLSearchParams(location.hash.slice(1));
   state.service = saved.get('service') || '';
-  if (saved.get('since')) $('since').value = state.since = saved.get('since');
+  if (saved.has('since')) $('since').value = state.since = saved.get('since');
   state.search = $('search').value = saved.get('search') || '';
 
   function saveState() {
     const p = new URLSearchParams();
     if (state.service) p.set('service', state.service);
-    if (state.since !== '15m') p.set('since', state.since);
+    if (state.since !== '15m') p.set('since', state.since);  // '' is "all kept"
     if (state.search) p.set('search', state.search);
     const path = Flame.focusPath();
     if (path.length > 1) for (const name of path) p.append('zoom', name);

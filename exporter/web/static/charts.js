@@ -118,7 +118,7 @@ const Charts = (() => {
 
   // history draws p50 and p99 per collection over the retained hour.
   function history(points) {
-    const hw = W, hh = 70, pl = PAD.l, pr = PAD.r;
+    const hw = W, hh = 78, pl = PAD.l, pr = PAD.r;
     const svg = el('svg', {class: 'hist-history', viewBox: `0 0 ${hw} ${hh}`, role: 'img', 'aria-label': 'percentiles over time'});
     const pts = points.filter(p => p.p99 !== null && p.p99 > 0);
     if (pts.length < 2) return svg;
@@ -127,15 +127,19 @@ const Charts = (() => {
     const minV = Math.min(...pts.map(p => p.p50 || p.p99));
     const lmin = Math.log(minV) - 0.1, lmax = Math.log(maxV) + 0.1;
     const px = t => pl + (Date.parse(t) - t0) / Math.max(t1 - t0, 1) * (hw - pl - pr);
-    const py = v => hh - 14 - (Math.log(v) - lmin) / (lmax - lmin) * (hh - 22);
+    const py = v => hh - 14 - (Math.log(v) - lmin) / (lmax - lmin) * (hh - 30);
     svg.append(el('line', {class: 'axis', x1: pl, x2: hw - pr, y1: hh - 14, y2: hh - 14}));
     svg.append(el('text', {class: 'tick', x: pl, y: hh - 2}, fmt.clock(pts[0].t)));
     svg.append(el('text', {class: 'tick', x: hw - pr, y: hh - 2, 'text-anchor': 'end'}, fmt.clock(pts[pts.length - 1].t)));
     svg.append(el('text', {class: 'tick', x: pl - 6, y: py(maxV) + 4, 'text-anchor': 'end'}, fmt.duration(maxV)));
+    let lx = pl + 4;
     for (const [p, colour] of [PCT[0], PCT[2]]) {
       const line = pts.filter(q => q[p] > 0).map(q => `${px(q.t).toFixed(1)},${py(q[p]).toFixed(1)}`).join(' ');
       svg.append(el('polyline', {class: 'trend', points: line, stroke: colour, 'data-p': p}));
+      svg.append(el('text', {class: 'legend ' + p, x: lx, y: 9}, p));
+      lx += 28;
     }
+    svg.append(el('text', {class: 'tick', x: lx, y: 9}, 'per collection'));
     return svg;
   }
 

@@ -16,6 +16,9 @@ const Flame = (() => {
   function init(container, tip, detailEl, crumbsEl, zoomed) {
     host = container; tooltip = tip; detail = detailEl; crumbs = crumbsEl; onZoom = zoomed;
     window.addEventListener('resize', () => draw());
+    document.addEventListener('keydown', ev => {
+      if (ev.key === 'Escape' && root && focus !== root) setFocus(root);
+    });
   }
 
   // setData replaces the tree, keeping the zoom on the same path of names
@@ -167,6 +170,7 @@ const Flame = (() => {
     tooltip.append(
       el('div', {class: 'tip-name'}, n.name),
       el('div', null, `${fmt.count(n.value)} samples · ${fmt.percent(n.value, root.value)} of all`),
+      selfValue(n) > 0 ? el('div', null, `${fmt.count(selfValue(n))} samples in the function itself`) : null,
       focus !== root ? el('div', null, `${fmt.percent(n.value, focus.value)} of ${focus.name}`) : null,
     );
     tooltip.hidden = false;
@@ -174,6 +178,11 @@ const Flame = (() => {
     tooltip.style.left = x + 'px';
     tooltip.style.top = (ev.clientY + 16) + 'px';
     if (query === '') detail.textContent = pathOf(n).join(' › ');
+  }
+
+  // selfValue is the samples that stopped in n itself, not in a callee.
+  function selfValue(n) {
+    return n.value - (n.children || []).reduce((a, c) => a + c.value, 0);
   }
 
   function drawCrumbs() {
