@@ -43,6 +43,7 @@ func NewDirectory(cfg DirectoryConfig, log *slog.Logger) (*Directory, error) {
 	if err := os.MkdirAll(cfg.Path, 0o750); err != nil {
 		return nil, fmt.Errorf("directory sink: %w", err)
 	}
+	removeStaleTemps(cfg.Path)
 	if log == nil {
 		log = slog.Default()
 	}

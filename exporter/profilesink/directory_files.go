@@ -19,6 +19,23 @@ const (
 // cannot delete a file someone else put in the directory.
 var ownFile = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz$`)
 
+// tempFile matches what writeAtomic leaves behind when the agent dies
+// between creating and renaming; such files are vigil's and only garbage.
+var tempFile = regexp.MustCompile(`^\.[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz\.tmp[0-9]+$`)
+
+// removeStaleTemps deletes temporary files of an earlier run.
+func removeStaleTemps(dir string) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if de.Type().IsRegular() && tempFile.MatchString(de.Name()) {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
 // fileName is <service>-<start>-<pid or sN>.pb.gz.
 func fileName(service string, start time.Time, unique string) string {
 	return safeService(service) + "-" + start.UTC().Format(timeLayout) + "-" + unique + fileSuffix

@@ -208,3 +208,22 @@ func TestDirectoryRejectsBadConfig(t *testing.T) {
 		t.Errorf("path under a file: %v", err)
 	}
 }
+
+func TestDirectoryRemovesStaleTempFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	stale := ".api-20261125T120015Z-s0.pb.gz.tmp12345"
+	keep := []string{".bashrc", "api-20261125T120015Z-s0.pb.gz.tmp1", ".other.tmp1"}
+	for _, n := range append([]string{stale}, keep...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewDirectory(DirectoryConfig{Path: dir, MaxFiles: 1, MaxBytes: 1 << 20}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := names(t, dir)
+	sort.Strings(keep)
+	if strings.Join(got, " ") != strings.Join(keep, " ") {
+		t.Errorf("left %v, want %v", got, keep)
+	}
+}
