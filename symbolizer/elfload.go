@@ -25,6 +25,7 @@ const (
 // into a virtual address, and the build ID. Parsing symbols is left for later.
 type elfImage struct {
 	f       *elf.File
+	ra      io.ReaderAt // the file, for reads after parsing (Go inline trees)
 	size    int64
 	loads   []elf.ProgHeader
 	buildID string
@@ -45,7 +46,7 @@ func openELF(ra io.ReaderAt, size int64) (img *elfImage, err error) {
 	if len(f.Sections) > maxELFSections {
 		return nil, fmt.Errorf("%w: %d sections: %w", ErrMalformed, len(f.Sections), ErrTooLarge)
 	}
-	img = &elfImage{f: f, size: size}
+	img = &elfImage{f: f, ra: ra, size: size}
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_LOAD {
 			continue

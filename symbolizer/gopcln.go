@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -19,19 +20,29 @@ var pclntabMagics = [][]byte{
 	{0xfb, 0xff, 0xff, 0xff, 0, 0},
 }
 
+// goLines names pcs of a Go binary: the in-place reader of Go 1.16+
+// tables, or the standard library's table for older layouts.
+type goLines interface {
+	frames(pc uint64) []Frame
+	bytes() int64
+}
+
 // goTable opens the Go function table of a Go binary, including one built
 // with -ldflags='-s -w': the .gopclntab section survives stripping. For
 // files without section headers the table is found by its magic number in
 // the read-only segments.
-func (img *elfImage) goTable() (t *gosym.Table, err error) {
+func (img *elfImage) goTable() (t goLines, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, errPanic(r)
 		}
 	}()
-	data, text := img.sectionData(".gopclntab", maxPclntabSize), uint64(0)
-	if data == nil {
-		data, text = img.scanPclntab()
+	var data []byte
+	var text, hdr uint64
+	if s := img.section(".gopclntab", maxPclntabSize); s != nil {
+		data, hdr = img.sectionData(".gopclntab", maxPclntabSize), s.Addr
+	} else {
+		data, text, hdr = img.scanPclntab()
 	}
 	if data == nil {
 		return nil, nil
@@ -39,26 +50,56 @@ func (img *elfImage) goTable() (t *gosym.Table, err error) {
 	if s := img.f.Section(".text"); s != nil {
 		text = s.Addr
 	}
+	pt, err := newPclntab(data, text)
+	if err == nil {
+		pt.inl = img.inlineTrees(pt, hdr)
+		return pt, nil
+	}
+	if !errors.Is(err, errOldPclntab) {
+		return nil, err
+	}
+	return oldGoTable(data, text)
+}
+
+// oldGoTable reads a Go 1.2 to 1.15 table with the standard library,
+// which builds every function up front: such binaries are rare now.
+func oldGoTable(data []byte, text uint64) (goLines, error) {
 	if err := checkPclntabHeader(data); err != nil {
 		return nil, err
 	}
-	t, err = gosym.NewTable(nil, gosym.NewLineTable(data, text))
+	t, err := gosym.NewTable(nil, gosym.NewLineTable(data, text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: go pclntab: %w", ErrMalformed, err)
 	}
 	if len(t.Funcs) == 0 {
 		return nil, nil
 	}
-	return t, nil
+	return &gosymTable{t: t, size: int64(len(data)) + int64(len(t.Funcs))*gosymFuncBytes}, nil
 }
+
+// gosymFuncBytes estimates what the standard library keeps per function
+// (the Func and Sym records, the name and a share of the line table's caches).
+const gosymFuncBytes = 256
+
+type gosymTable struct {
+	t    *gosym.Table
+	size int64
+}
+
+func (g *gosymTable) frames(pc uint64) []Frame {
+	f, _ := goFrames(g.t, pc)
+	return f
+}
+
+func (g *gosymTable) bytes() int64 { return g.size }
 
 // scanPclntab looks for a pclntab header in the read-only loaded segments
 // and returns the data from there on and the text start: recorded in the
 // header by older toolchains, found through the runtime's moduledata
 // (which points at the header) by newer ones.
-func (img *elfImage) scanPclntab() ([]byte, uint64) {
+func (img *elfImage) scanPclntab() ([]byte, uint64, uint64) {
 	if img.f.Machine != elf.EM_X86_64 && img.f.Machine != elf.EM_AARCH64 {
-		return nil, 0
+		return nil, 0, 0
 	}
 	for _, p := range img.f.Progs {
 		if p.Type != elf.PT_LOAD || p.Flags&(elf.PF_X|elf.PF_W) != 0 {
@@ -73,9 +114,9 @@ func (img *elfImage) scanPclntab() ([]byte, uint64) {
 		if text == 0 {
 			text = img.moduledataText(p.Vaddr + uint64(at))
 		}
-		return seg[at:], text
+		return seg[at:], text, p.Vaddr + uint64(at)
 	}
-	return nil, 0
+	return nil, 0, 0
 }
 
 // readSegment reads a loaded segment's file bytes, nil when out of bounds.
@@ -102,30 +143,39 @@ const (
 // pclntab header and returns its text start, 0 when not found (as in PIE
 // binaries, whose pointers are only filled in by relocation).
 func (img *elfImage) moduledataText(hdr uint64) uint64 {
-	var want [8]byte
-	binary.LittleEndian.PutUint64(want[:], hdr)
+	var text uint64
+	img.scanWritable(hdr, func(seg []byte, off int) bool {
+		if off%8 != 0 || off+moduledataText+8 > len(seg) {
+			return false
+		}
+		minpc := binary.LittleEndian.Uint64(seg[off+moduledataMinPC:])
+		text = binary.LittleEndian.Uint64(seg[off+moduledataText:])
+		return text != 0 && text == minpc
+	})
+	return text
+}
+
+// scanWritable calls match at each place in the writable loaded segments
+// holding the 64-bit little-endian word want, until match returns true.
+func (img *elfImage) scanWritable(want uint64, match func(seg []byte, off int) bool) {
+	var w [8]byte
+	binary.LittleEndian.PutUint64(w[:], want)
 	for _, p := range img.f.Progs {
 		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 {
 			continue
 		}
 		seg := img.readSegment(p)
 		for off := 0; off < len(seg); off++ {
-			i := bytes.Index(seg[off:], want[:])
+			i := bytes.Index(seg[off:], w[:])
 			if i < 0 {
 				break
 			}
 			off += i
-			if off%8 != 0 || off+moduledataText+8 > len(seg) {
-				continue
-			}
-			minpc := binary.LittleEndian.Uint64(seg[off+moduledataMinPC:])
-			text := binary.LittleEndian.Uint64(seg[off+moduledataText:])
-			if text != 0 && text == minpc {
-				return text
+			if match(seg, off) {
+				return
 			}
 		}
 	}
-	return 0
 }
 
 // findPclntab returns the offset of the first plausible Go 1.18+ pclntab

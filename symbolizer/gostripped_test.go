@@ -14,10 +14,15 @@ func buildGo(t *testing.T) string {
 }
 
 func buildGoFlags(t *testing.T, flags ...string) string {
+	return buildGoSrc(t, "goprog.go", flags...)
+}
+
+// buildGoSrc builds one Go program of testdata/src with the given flags.
+func buildGoSrc(t *testing.T, src string, flags ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "goprog")
-	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, srcPath(t, "goprog.go"))...)
+	bin := filepath.Join(dir, strings.TrimSuffix(src, ".go"))
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, srcPath(t, src))...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

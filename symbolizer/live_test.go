@@ -129,11 +129,11 @@ func TestGoPclntabWithoutSectionHeaders(t *testing.T) {
 	if err != nil || tab == nil {
 		t.Fatalf("no Go table found by magic: %v", err)
 	}
-	fn := tab.LookupFunc("main.hotGoFunction")
+	fn := refGoTable(t, f).LookupFunc("main.hotGoFunction")
 	if fn == nil {
 		t.Fatal("main.hotGoFunction not in the table")
 	}
-	if fr, _ := goFrames(tab, fn.Entry+4); len(fr) != 1 || fr[0].Function != "main.hotGoFunction" {
+	if fr := tab.frames(fn.Entry + 4); len(fr) != 1 || fr[0].Function != "main.hotGoFunction" {
 		t.Errorf("frames %+v at %#x", fr, fn.Entry+4)
 	}
 	if fn.Entry < text.Addr || fn.Entry >= text.Addr+text.Size {

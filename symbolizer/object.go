@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"debug/dwarf"
 	"debug/elf"
-	"debug/gosym"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +39,7 @@ type objFile struct {
 	closed  bool
 	syms    *symtab
 	dw      *dwarfInfo
-	gotab   *gosym.Table
+	gotab   goLines
 	results map[uint64][]Frame
 }
 
@@ -84,7 +83,7 @@ func (o *objFile) resolve(vaddr uint64) []Frame {
 		}
 	}
 	if o.gotab != nil {
-		if f, err := goFrames(o.gotab, vaddr); err == nil && len(f) > 0 {
+		if f := o.gotab.frames(vaddr); len(f) > 0 {
 			return f
 		}
 	}
