@@ -13,7 +13,8 @@ func TestTableShowsChainsTestsAndFailures(t *testing.T) {
 	PrintTable(&b, []Run{{Kernel: "6.1", Result: res}, {Kernel: "6.12", Err: errors.New("timed out after 5m0s")}})
 	out := b.String()
 	for _, want := range []string{
-		"6.1     read  fentry  fentry > kprobe > tracepoint",
+		"6.1     read  fentry  fentry > kprobe > tracepoint ",
+		" fentry untested, kprobe untested, tracepoint untested ",
 		"readlat: FAIL (1 pass, 1 fail, 1 skip, 4s)",
 		"runqlat: UNFINISHED",
 		"6.1: module sch_netem did not load: insmod",
@@ -76,5 +77,22 @@ func TestShippedExpectationsParse(t *testing.T) {
 	exps, err := ParseExpectations(f)
 	if err != nil || len(exps) == 0 {
 		t.Fatalf("expect.txt: %d expectations, err %v", len(exps), err)
+	}
+}
+
+func TestStrategyCountsLeavesNamingTheStrategy(t *testing.T) {
+	tests := []TestResult{
+		{Name: "TestA/fentry", Status: "PASS"},
+		{Name: "TestA/kprobe_tid", Status: "FAIL"},
+		{Name: "TestB/kprobe", Status: "PASS"},
+		{Name: "TestB/kprobe/tcp4", Status: "PASS"},
+		{Name: "TestB/kprobe/tcp6", Status: "SKIP"},
+		{Name: "TestKprobeAlone", Status: "PASS"},
+	}
+	cases := map[string]string{"fentry": "1ok", "kprobe": "1FAIL+1ok+1skip", "tracepoint": "untested"}
+	for st, want := range cases {
+		if got := strategyCounts(tests, st); got != want {
+			t.Errorf("strategyCounts(%s) = %q, want %q", st, got, want)
+		}
 	}
 }
