@@ -21,6 +21,7 @@ BENCHFLAGS ?=
 all: build
 
 include mk/backends.mk
+include deploy/install.mk
 -include bpf/kernels/kernels.mk
 
 build:

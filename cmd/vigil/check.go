@@ -83,6 +83,8 @@ func writeCheck(w io.Writer, rows []checkRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.hook, r.strategy, why)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nprivileges: every hook needs CAP_BPF and CAP_PERFMON (or root); the profiler also")
-	fmt.Fprintln(w, "reads other processes' maps and binaries (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH).")
+	fmt.Fprintln(w, "\nprivileges: every hook needs CAP_BPF and CAP_PERFMON (or root). The profiler also reads")
+	fmt.Fprintln(w, "other processes' maps and binaries (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, and")
+	fmt.Fprintln(w, "CAP_CHECKPOINT_RESTORE for /proc/<pid>/map_files) and names kernel frames from")
+	fmt.Fprintln(w, "/proc/kallsyms, which shows addresses only with CAP_SYSLOG.")
 }

@@ -20,9 +20,14 @@ func TestRunSurvivesCollectorRestart(t *testing.T) {
 	requireRoot(t)
 	col := backendtest.StartCollector(t)
 	bin := buildVigil(t)
+	// Only the workload is profiled, so what the RSS shows is the queue and
+	// the agent, not symbol tables of whatever else the machine runs.
+	w := startWorkload(t, buildC(t, "hot", hotC))
 	cfg := writeConfig(t, `
 profiler:
   interval: 1s
+  frequency: 499
+  pids: [`+strconv.Itoa(w.Process.Pid)+`]
 latency:
   hooks: [runqueue]
 metrics:
