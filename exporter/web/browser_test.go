@@ -41,6 +41,9 @@ func runChromium(t *testing.T, bin string, args ...string) string {
 // function and a histogram chart with bars. Set VIGIL_WEB_SCREENSHOT to a
 // .png path to also take a 1280x900 screenshot (a second browser run).
 func TestBrowserRendersFlameGraphAndHistograms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("headless Chromium takes seconds: skipped with -short")
+	}
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium not installed (apt-get install chromium)")

@@ -253,6 +253,9 @@ func TestServerShutdownWithoutServe(t *testing.T) {
 
 // go tool pprof, as a user would run it, reads the merged profile.
 func TestGoToolPprofReadsTheProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("go tool pprof is built on first use: skipped with -short")
+	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		t.Skipf("no go command at %s", goBin)
