@@ -26,7 +26,9 @@ func (s *Store) Name() string { return "web" }
 // Send retains the batch, then drops profiles older than the retention and,
 // oldest first, as many as needed to stay under MaxBytes. It never blocks
 // on anything but the store's lock. The profiles are only read, never
-// changed, so the agent may hand the same batch to other sinks.
+// changed, so the agent may hand the same batch to other sinks; they are
+// kept as given (pprof and attribute maps included), so nobody may change
+// them after Send.
 func (s *Store) Send(ctx context.Context, batch []profilesink.Profile) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("web store: %w", err)
