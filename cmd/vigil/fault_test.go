@@ -80,13 +80,18 @@ func rssKiB(t *testing.T, pid int) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return parseVmRSS(t, string(b))
+}
+
+// parseVmRSS reads the VmRSS line of /proc/<pid>/status, in KiB.
+func parseVmRSS(tb testing.TB, status string) int64 {
+	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}
 	}
-	t.Fatal("no VmRSS")
+	tb.Fatal("no VmRSS line")
 	return 0
 }
 

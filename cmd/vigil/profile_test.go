@@ -72,7 +72,7 @@ func spinDelta() { for i := 0; i < 1000000; i++ { sink += uint64(i) * 5; if i%10
 func main() { for { spinGamma(); spinDelta() } }
 `
 
-func buildC(t *testing.T, name, src string) string {
+func buildC(t testing.TB, name, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	c := filepath.Join(dir, name+".c")
@@ -87,7 +87,7 @@ func buildC(t *testing.T, name, src string) string {
 	return bin
 }
 
-func buildStrippedGo(t *testing.T) string {
+func buildStrippedGo(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(spinGo), 0o644); err != nil {

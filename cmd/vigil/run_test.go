@@ -22,7 +22,7 @@ import (
 	"github.com/vigil-ebpf/vigil/exporter/backendtest"
 )
 
-func writeConfig(t *testing.T, body string) string {
+func writeConfig(t testing.TB, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "vigil.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
