@@ -49,3 +49,11 @@ type Counters struct {
 	DroppedShutdown uint64 // still queued when Close's deadline passed, or offered after Close
 	LastError       string // the most recent Send failure, "" before the first
 }
+
+// Names of the sinks' own metrics, by sink (attribute AttrSink).
+const (
+	MetricExports        = "vigil.profile.exports"         // {profile}: delivered
+	MetricExportFailures = "vigil.profile.export.failures" // {attempt}: failed deliveries, each retry counted
+	MetricDrops          = "vigil.profile.drops"           // {profile}: dropped (queue full or too old)
+	AttrSink             = "vigil.sink"
+)

@@ -86,7 +86,8 @@ func (q *Queued) Name() string { return q.sink.Name() }
 
 // Offer queues batch and returns at once. When the queue is full the oldest
 // waiting batch is dropped and counted. After Close, batch is counted as
-// dropped.
+// dropped. The queue keeps batch and the sink reads it later, so the caller
+// must not change it afterwards (the same batch may go to every sink).
 func (q *Queued) Offer(batch []Profile) {
 	if len(batch) == 0 {
 		return
@@ -99,7 +100,10 @@ func (q *Queued) Offer(batch []Profile) {
 	}
 	q.dropExpired(q.now())
 	q.queue = append(q.queue, &entry{batch: batch, added: q.now()})
-	for len(q.queue) > q.cfg.MaxBatches && q.dropOldestIdle() {
+	for len(q.queue) > q.cfg.MaxBatches {
+		if !q.dropOldestIdle() {
+			break // nothing idle: cannot happen with one sender and max >= 1
+		}
 	}
 	q.mu.Unlock()
 	q.signal()
