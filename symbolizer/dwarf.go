@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"errors"
 	"sort"
+	"unsafe"
 )
 
 // Bounds on DWARF work per compilation unit and per file.
@@ -29,6 +30,23 @@ type dwarfInfo struct {
 	units  map[dwarf.Offset]*cuInfo
 	weight int // of the units kept
 	names  map[dwarf.Offset]string
+	base   int64 // bytes of the sections and abbreviations loaded
+}
+
+// Estimated bytes per unit of weight (a line row or an eighth of a
+// scope), per cached name and per unit range.
+const (
+	bytesPerWeight = 24
+	bytesPerName   = 64
+	bytesPerCU     = int64(unsafe.Sizeof(cuRange{})) + 64
+)
+
+// bytes estimates the memory the DWARF index holds.
+func (info *dwarfInfo) bytes() int64 {
+	if info == nil {
+		return 0
+	}
+	return info.base + int64(info.weight)*bytesPerWeight + int64(len(info.names))*bytesPerName + int64(len(info.cus))*bytesPerCU
 }
 
 type cuRange struct {

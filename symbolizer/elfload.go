@@ -185,8 +185,14 @@ const ntGNUBuildID = 3
 
 func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
-// elfSymbols returns the function symbols of .symtab and .dynsym.
-func (img *elfImage) elfSymbols() (out []symbol, err error) {
+// goRange is the text a Go table names, [lo, hi); empty when none.
+type goRange struct{ lo, hi uint64 }
+
+func (r goRange) has(addr uint64) bool { return addr >= r.lo && addr < r.hi }
+
+// elfSymbols returns the function symbols of .symtab and .dynsym, leaving
+// out those inside skip.
+func (img *elfImage) elfSymbols(skip goRange) (out []symbol, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, errPanic(r)
@@ -209,15 +215,15 @@ func (img *elfImage) elfSymbols() (out []symbol, err error) {
 		if err != nil {
 			continue
 		}
-		out = appendFuncSymbols(out, syms)
+		out = appendFuncSymbols(out, syms, skip)
 	}
 	return out, nil
 }
 
-func appendFuncSymbols(out []symbol, syms []elf.Symbol) []symbol {
+func appendFuncSymbols(out []symbol, syms []elf.Symbol, skip goRange) []symbol {
 	for _, s := range syms {
 		t := elf.ST_TYPE(s.Info)
-		if (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) || s.Value == 0 ||
+		if (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) || s.Value == 0 || skip.has(s.Value) ||
 			s.Section == elf.SHN_UNDEF || s.Name == "" {
 			continue
 		}

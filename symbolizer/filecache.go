@@ -39,7 +39,7 @@ func (s *Symbolizer) adoptFile(f *os.File, path, root string) *objFile {
 		s.st.parseErrors.Add(1)
 		return nil
 	}
-	o := &objFile{key: key, img: img, closers: []io.Closer{f}, path: path, root: root}
+	o := &objFile{key: key, img: img, closers: []io.Closer{f}, path: path, root: root, dwarfLimit: s.dwarfLimit()}
 	return s.insertFile(o)
 }
 
@@ -139,7 +139,7 @@ func (s *Symbolizer) vdsoObject(pid int, m *Mapping) *objFile {
 	if err != nil {
 		return nil
 	}
-	o = &objFile{key: "vdso", img: img, cached: true}
+	o = &objFile{key: "vdso", img: img, cached: true, dwarfLimit: s.dwarfLimit()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.vdsos[size]; ok {

@@ -125,7 +125,7 @@ func TestGoInlinedFramesMatchDWARF(t *testing.T) {
 	if pt.inl == nil {
 		t.Fatal("inline trees not found")
 	}
-	dw := img.dwarfInfo()
+	dw := img.dwarfInfo(maxDWARFSize)
 	if dw == nil {
 		t.Fatal("no DWARF")
 	}
@@ -200,4 +200,40 @@ func sameFrames(a, b []Frame) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkPclntabLookup is one uncached lookup in the compiler's table:
+// a binary search and one function's pc-value tables (with inlining).
+func BenchmarkPclntabLookup(b *testing.B) {
+	paths := goToolchainBinaries(b)
+	var path string
+	for _, p := range paths {
+		if filepath.Base(p) == "compile" {
+			path = p
+		}
+	}
+	if path == "" {
+		b.Skip("skipped: no compile binary")
+	}
+	pcs := goFuncPCs(b, path)
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	img, err := openELF(f, st.Size())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tab, err := img.goTable()
+	if err != nil || tab == nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tab.frames(pcs[i%len(pcs)])
+		i += 7919
+	}
 }

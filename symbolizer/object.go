@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // maxDWARFSize bounds the debug sections of one file held in memory.
@@ -34,18 +36,30 @@ type objFile struct {
 	cached bool
 	elem   *list.Element
 
-	mu      sync.Mutex
-	parsed  bool
-	closed  bool
-	syms    *symtab
-	dw      *dwarfInfo
-	gotab   goLines
-	results map[uint64][]Frame
+	// dwarfLimit is the most DWARF (in bytes held) this file may load; 0
+	// means maxDWARFSize. Larger debug info is skipped so that one file
+	// cannot take the whole byte budget.
+	dwarfLimit uint64
+	lastUse    atomic.Uint64 // the tick of its last lookup, for LRU eviction
+
+	mu          sync.Mutex
+	parsed      bool
+	closed      bool
+	syms        *symtab
+	dw          *dwarfInfo
+	gotab       goLines
+	results     map[uint64][]Frame
+	resultBytes int64
+	held        int64      // bytes charged for what is parsed and cached
+	acct        parseStats // where held was charged
 }
 
-// parseStats counts what lazy parsing did, for Stats.
+// parseStats counts what lazy parsing did and the bytes it holds, for
+// Stats and the byte budget.
 type parseStats interface {
 	parsed(err error)
+	charge(delta int64)
+	tick() uint64
 }
 
 // lookup names the ELF virtual address vaddr. Warm answers come from the
@@ -56,11 +70,14 @@ func (o *objFile) lookup(vaddr uint64, dirs []string, st parseStats) []Frame {
 	if o.closed {
 		return nil
 	}
+	o.lastUse.Store(st.tick())
 	if !o.parsed {
 		o.parse(dirs, st)
 	}
 	if o.dw == nil && o.gotab == nil {
-		return o.syms.lookup(vaddr)
+		f := o.syms.lookup(vaddr)
+		o.account(st)
+		return f
 	}
 	if f, ok := o.results[vaddr]; ok {
 		return f
@@ -68,9 +85,58 @@ func (o *objFile) lookup(vaddr uint64, dirs []string, st parseStats) []Frame {
 	f := o.resolve(vaddr)
 	if len(o.results) >= maxResultsPerFile {
 		clear(o.results)
+		o.resultBytes = 0
 	}
 	o.results[vaddr] = f
+	o.resultBytes += resultBytes(f)
+	o.account(st)
 	return f
+}
+
+// resultBytes estimates one cached answer: its map slot and frames with
+// their strings.
+func resultBytes(f []Frame) int64 {
+	// A map slot with its share of the map's growth, then each frame and
+	// its two strings, rounded up as the allocator does.
+	n := int64(80)
+	for i := range f {
+		n += int64(unsafe.Sizeof(Frame{})) + 8 + int64(len(f[i].Function)+len(f[i].File)) + 16
+	}
+	return n
+}
+
+// account charges st with the change in what o holds. Called with o.mu held.
+func (o *objFile) account(st parseStats) {
+	n := o.resultBytes + o.syms.bytes() + o.dw.bytes()
+	if o.gotab != nil {
+		n += o.gotab.bytes()
+	}
+	if n != o.held {
+		st.charge(n - o.held)
+		o.held, o.acct = n, st
+	}
+}
+
+// drop forgets everything parsed, keeping the open handle so a later lookup
+// parses the file again, and returns whether anything was held.
+func (o *objFile) drop() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropLocked()
+}
+
+func (o *objFile) dropLocked() bool {
+	held := o.held
+	if o.acct != nil {
+		o.acct.charge(-o.held)
+	}
+	o.held, o.parsed = 0, false
+	o.syms, o.dw, o.gotab, o.results, o.resultBytes = nil, nil, nil, nil, 0
+	for _, c := range o.closers[min(1, len(o.closers)):] {
+		c.Close() // separate debug files are found again on the next parse
+	}
+	o.closers = o.closers[:min(1, len(o.closers))]
+	return held > 0
 }
 
 // resolve tries DWARF (lines and inlined calls), then the Go table, then
@@ -95,17 +161,27 @@ func (o *objFile) resolve(vaddr uint64) []Frame {
 func (o *objFile) parse(dirs []string, st parseStats) {
 	o.parsed = true
 	o.results = map[uint64][]Frame{}
-	syms, symErr := o.img.elfSymbols()
-	if o.img.hasDWARF() {
-		o.dw = o.img.dwarfInfo()
-	} else if dbg := o.findDebugFile(dirs); dbg != nil {
-		o.dw = dbg.dwarfInfo()
-		more, _ := dbg.elfSymbols()
-		syms = append(syms, more...)
-	}
 	var goErr error
 	if o.img.isGo() {
 		o.gotab, goErr = o.img.goTable()
+	}
+	// Functions the Go table names are left out of the symbol table: it
+	// would hold every Go function's name a second time.
+	var skip goRange
+	if pt, ok := o.gotab.(*pclntab); ok {
+		skip = goRange{lo: pt.entry(0), hi: pt.entry(pt.nfunc)}
+	}
+	syms, symErr := o.img.elfSymbols(skip)
+	limit := o.dwarfLimit
+	if limit == 0 {
+		limit = maxDWARFSize
+	}
+	if o.img.hasDWARF() {
+		o.dw = o.img.dwarfInfo(limit)
+	} else if dbg := o.findDebugFile(dirs); dbg != nil {
+		o.dw = dbg.dwarfInfo(limit)
+		more, _ := dbg.elfSymbols(skip)
+		syms = append(syms, more...)
 	}
 	o.syms = newSymtab(syms)
 	st.parsed(errors.Join(symErr, goErr))
@@ -146,12 +222,12 @@ func (o *objFile) findDebugFile(dirs []string) *elfImage {
 func (o *objFile) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.dropLocked()
 	o.closed = true
 	for _, c := range o.closers {
 		c.Close()
 	}
 	o.closers = nil
-	o.dw, o.gotab, o.results = nil, nil, nil
 }
 
 // hasDWARF reports whether the file carries its own debug info.
@@ -167,8 +243,9 @@ func (img *elfImage) isGo() bool {
 	return len(img.f.Sections) == 0
 }
 
-// dwarfInfo loads DWARF when every debug section is within bounds.
-func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
+// dwarfInfo loads DWARF when every debug section is within bounds and the
+// sections it reads, as held in memory, come to at most limit bytes.
+func (img *elfImage) dwarfInfo(limit uint64) (info *dwarfInfo) {
 	defer func() {
 		if r := recover(); r != nil {
 			info = nil
@@ -186,8 +263,8 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 			total += s.Size
 		}
 	}
-	if total > maxDWARFSize {
-		return nil // names still come from the symbol tables
+	if total > maxDWARFSize || img.dwarfBytes() > limit {
+		return nil // names still come from the symbol tables and the Go table
 	}
 	if img.f.Type == elf.ET_REL {
 		return nil // relocatable objects are never mapped; relocating DWARF is more untrusted work
@@ -200,8 +277,34 @@ func (img *elfImage) dwarfInfo() (info *dwarfInfo) {
 	if err != nil {
 		return nil
 	}
+	info.base = int64(img.dwarfBytes())
 	return info
 }
+
+// dwarfBytes estimates what loading the DWARF lookups need holds: the
+// uncompressed sections read, and the abbreviation tables the parser
+// builds from .debug_abbrev (several times its encoded size).
+func (img *elfImage) dwarfBytes() uint64 {
+	var n uint64
+	for _, s := range img.f.Sections {
+		name, ok := strings.CutPrefix(s.Name, ".debug_")
+		if !ok {
+			name, ok = strings.CutPrefix(s.Name, ".zdebug_")
+		}
+		if !ok || s.Type == elf.SHT_NOBITS || !slices.Contains(dwarfSections, name) {
+			continue
+		}
+		n += s.Size
+		if name == "abbrev" {
+			n += abbrevExpansion * s.Size
+		}
+	}
+	return n * 3 / 2 // the parser's units, allocator rounding: measured on libc's debug file
+}
+
+// abbrevExpansion is how much larger the parsed abbreviation tables are
+// than their encoding.
+const abbrevExpansion = 8
 
 // dwarfSections are the debug sections lookups read. Location lists,
 // call frames and macros are left compressed on disk: decompressing is

@@ -10,13 +10,20 @@ import (
 const (
 	defaultMaxFiles     = 1024
 	defaultMaxProcesses = 4096
+	defaultMaxBytes     = 64 << 20
 )
 
 // Options configures a Symbolizer. Zero values take the defaults noted.
 type Options struct {
-	KallsymsPath string   // default /proc/kallsyms
-	ProcRoot     string   // default /proc
-	MaxFiles     int      // parsed files kept when no process uses them (LRU); default 1024
+	KallsymsPath string // default /proc/kallsyms
+	ProcRoot     string // default /proc
+	MaxFiles     int    // parsed files kept when no process uses them (LRU); default 1024
+	// MaxBytes bounds what parsed files hold (section data, symbol
+	// tables, DWARF indexes, Go tables, cached answers); default 64 MiB.
+	// Over it, the least recently used files are dropped: closed when no
+	// process uses them, else parsed again from their open handle when
+	// next needed. One file's DWARF may take at most half of it.
+	MaxBytes     int64
 	MaxProcesses int      // processes remembered (LRU); default 4096
 	PerfMapDir   string   // default /tmp (JIT perf maps perf-<pid>.map)
 	DebugDirs    []string // default /usr/lib/debug
@@ -32,6 +39,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFiles <= 0 {
 		o.MaxFiles = defaultMaxFiles
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = defaultMaxBytes
 	}
 	if o.MaxProcesses <= 0 {
 		o.MaxProcesses = defaultMaxProcesses
@@ -67,7 +77,12 @@ type Symbolizer struct {
 type counters struct {
 	hits, misses, filesOpened, filesParsed, parseErrors, openErrors atomic.Uint64
 	fileEvictions, procEvictions, mapsReads                         atomic.Uint64
+	byteEvictions, clock                                            atomic.Uint64
+	held                                                            atomic.Int64
 }
+
+func (c *counters) charge(delta int64) { c.held.Add(delta) }
+func (c *counters) tick() uint64       { return c.clock.Add(1) }
 
 func (c *counters) parsed(err error) {
 	c.filesParsed.Add(1)
@@ -87,6 +102,8 @@ type Stats struct {
 	FileEvictions    uint64 // files dropped from the cache
 	ProcessEvictions uint64 // processes dropped because MaxProcesses was reached
 	MapsReads        uint64 // /proc/<pid>/maps reads
+	BytesHeld        int64  // estimated bytes parsed files hold now (bounded by MaxBytes)
+	ByteEvictions    uint64 // parsed files dropped to stay within MaxBytes
 	Files            int    // files cached now
 	Processes        int    // processes remembered now
 	KernelSymbols    int    // kernel text symbols loaded
@@ -136,6 +153,7 @@ func (s *Symbolizer) Stats() Stats {
 		ParseErrors: s.st.parseErrors.Load(), OpenErrors: s.st.openErrors.Load(),
 		FileEvictions: s.st.fileEvictions.Load(), ProcessEvictions: s.st.procEvictions.Load(),
 		MapsReads: s.st.mapsReads.Load(),
-		Files:     files, Processes: procs, KernelSymbols: ksyms, KernelErr: kerr,
+		BytesHeld: s.st.held.Load(), ByteEvictions: s.st.byteEvictions.Load(),
+		Files: files, Processes: procs, KernelSymbols: ksyms, KernelErr: kerr,
 	}
 }

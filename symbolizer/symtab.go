@@ -2,8 +2,10 @@ package symbolizer
 
 import (
 	"debug/elf"
+	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // symbol is one named address range. size 0 means "up to the next symbol".
@@ -21,6 +23,17 @@ type symtab struct {
 	// frames holds, per symbol, the one-frame answer built on first use so
 	// warm lookups do not allocate.
 	frames [][]Frame
+	names  int64 // bytes of the names
+	filled int64 // bytes of the frames built so far
+}
+
+// bytes estimates the memory the table holds.
+func (t *symtab) bytes() int64 {
+	if t == nil {
+		return 0
+	}
+	per := int64(unsafe.Sizeof(symbol{}) + unsafe.Sizeof([]Frame(nil)))
+	return int64(len(t.syms))*per + t.names + t.filled
 }
 
 // maxNestedLookback bounds how many preceding symbols are checked for one
@@ -46,7 +59,11 @@ func newSymtab(syms []symbol) *symtab {
 		}
 		out = append(out, s)
 	}
-	return &symtab{syms: out, frames: make([][]Frame, len(out))}
+	t := &symtab{syms: slices.Clip(out), frames: make([][]Frame, len(out))}
+	for i := range out {
+		t.names += int64(len(out[i].name))
+	}
+	return t
 }
 
 // find returns the index of the symbol covering addr, or -1.
@@ -99,6 +116,7 @@ func (t *symtab) lookup(addr uint64) []Frame {
 	}
 	f := []Frame{{Function: demangle(t.syms[i].name)}}
 	t.frames[i] = f
+	t.filled += int64(unsafe.Sizeof(Frame{})) + int64(len(f[0].Function))
 	return f
 }
 

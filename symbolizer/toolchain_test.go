@@ -99,7 +99,7 @@ func symbolizeFiles(tb testing.TB, s *Symbolizer, paths []string, pcs [][]uint64
 			tb.Fatalf("%s: not opened", p)
 		}
 		for _, pc := range pcs[i] {
-			if fr := o.lookup(pc, s.opts.DebugDirs, &s.st); len(fr) > 0 && fr[0].Function != "" {
+			if fr := s.lookupFile(o, pc); len(fr) > 0 && fr[0].Function != "" {
 				named++
 			}
 		}
@@ -123,6 +123,7 @@ func BenchmarkGoToolchain(b *testing.B) {
 	}
 	base := heapInUse()
 	var kept, allocated uint64
+	var st Stats
 	b.ResetTimer()
 	for b.Loop() {
 		s := New(Options{})
@@ -135,10 +136,13 @@ func BenchmarkGoToolchain(b *testing.B) {
 		}
 		allocated = totalAlloc() - before
 		kept = heapInUse() - base
+		st = s.Stats()
 		runtime.KeepAlive(s)
 		s.Close()
 	}
 	b.ReportMetric(float64(kept)/(1<<20), "MiB-heap-kept")
 	b.ReportMetric(float64(allocated)/(1<<20), "MiB-allocated")
 	b.ReportMetric(float64(total), "pcs")
+	b.ReportMetric(float64(st.BytesHeld)/(1<<20), "MiB-estimated")
+	b.ReportMetric(float64(st.ByteEvictions), "evictions")
 }

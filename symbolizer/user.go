@@ -64,7 +64,7 @@ func (s *Symbolizer) mappedFrames(pm *procMapping, addr uint64) []Frame {
 	if !ok {
 		return nil
 	}
-	return pm.obj.lookup(vaddr, s.opts.DebugDirs, &s.st)
+	return s.lookupFile(pm.obj, vaddr)
 }
 
 // perfMapFrames names JIT code from /tmp/perf-<pid>.map (or, for a process
