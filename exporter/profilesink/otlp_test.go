@@ -166,6 +166,7 @@ func checkAcceptedSamples(t *testing.T, c *backendtest.Collector) {
 		return
 	}
 	want := float64(2*(2+3) + 2*2) // api: 2 types x 5 samples; db: 2 types x 2 samples
+	t.Logf("otelcol_receiver_accepted_profile_samples by transport: %v", got)
 	if got["grpc"] != want || got["http"] != want {
 		t.Errorf("accepted profile samples %v, want %v per transport", got, want)
 	}
