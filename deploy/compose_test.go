@@ -19,6 +19,8 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/tcplat"
 	"github.com/vigil-ebpf/vigil/config"
 	"github.com/vigil-ebpf/vigil/exporter"
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
+	"github.com/vigil-ebpf/vigil/profiler"
 )
 
 // otelMetric is a metric vigil exports, by its OpenTelemetry name (taken
@@ -45,6 +47,12 @@ var counters = []otelMetric{
 	{exporter.MetricRunCount, "{run}", otlptranslator.MetricTypeMonotonicCounter},
 	{exporter.MetricEventsLost, "{event}", otlptranslator.MetricTypeMonotonicCounter},
 	{exporter.MetricExportFailures, "{export}", otlptranslator.MetricTypeMonotonicCounter},
+	{profiler.MetricSamples, "{sample}", otlptranslator.MetricTypeMonotonicCounter},
+	{profiler.MetricSamplesLost, "{sample}", otlptranslator.MetricTypeMonotonicCounter},
+	{profiler.MetricUnnamedFrames, "{frame}", otlptranslator.MetricTypeMonotonicCounter},
+	{profilesink.MetricExports, "{profile}", otlptranslator.MetricTypeMonotonicCounter},
+	{profilesink.MetricExportFailures, "{attempt}", otlptranslator.MetricTypeMonotonicCounter},
+	{profilesink.MetricDrops, "{profile}", otlptranslator.MetricTypeMonotonicCounter},
 }
 
 // promName is the name Prometheus's OTLP receiver gives a metric with its
@@ -80,7 +88,7 @@ func knownLabels(t *testing.T) []string {
 		} `yaml:"otlp"`
 	}
 	readYAML(t, "compose/prometheus.yml", &prom)
-	attrs := append([]string{exporter.AttrHook, exporter.AttrProgram, exporter.AttrReason, exporter.AttrExporter, readlat.HookAttr}, prom.OTLP.Promote...)
+	attrs := append([]string{exporter.AttrHook, exporter.AttrProgram, exporter.AttrReason, exporter.AttrExporter, readlat.HookAttr, profilesink.AttrSink}, prom.OTLP.Promote...)
 	out := []string{"job", "instance", "le"}
 	for _, a := range attrs {
 		out = append(out, promLabel(t, a))

@@ -13,16 +13,8 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/config"
 	"github.com/vigil-ebpf/vigil/exporter"
-)
-
-// Names of the agent's own metrics, beside the exporter's BPF and export ones.
-const (
-	metricSamples        = "vigil.profile.samples"
-	metricSamplesLost    = "vigil.profile.samples.lost"
-	metricUnnamedFrames  = "vigil.profile.frames.unnamed"
-	metricProfilesSent   = "vigil.profile.exports"
-	metricProfilesFailed = "vigil.profile.export.failures"
-	metricProfilesDrop   = "vigil.profile.drops"
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
+	"github.com/vigil-ebpf/vigil/profiler"
 )
 
 // agentExportConfig is the OTEL_* environment with the configuration file on top:
@@ -96,18 +88,18 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 	if s.a.cont != nil {
 		st := s.a.cont.Stats()
 		out = append(out,
-			counter(metricSamples, "{sample}", "CPU samples recorded.", nil, st.Samples),
-			counter(metricUnnamedFrames, "{frame}", "Distinct stack frames that got no function name.", nil, st.Unnamed),
+			counter(profiler.MetricSamples, "{sample}", "CPU samples recorded.", nil, st.Samples),
+			counter(profiler.MetricUnnamedFrames, "{frame}", "Distinct stack frames that got no function name.", nil, st.Unnamed),
 			lostReading(st.Lost),
 		)
 	}
 	if len(s.a.sinks) > 0 {
-		sent := hist.Reading{Name: metricProfilesSent, Unit: "{profile}", Description: "Profiles delivered, by sink."}
-		failed := hist.Reading{Name: metricProfilesFailed, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
-		dropped := hist.Reading{Name: metricProfilesDrop, Unit: "{profile}", Description: "Profiles dropped because a sink's queue was full or they grew too old, by sink."}
+		sent := hist.Reading{Name: profilesink.MetricExports, Unit: "{profile}", Description: "Profiles delivered, by sink."}
+		failed := hist.Reading{Name: profilesink.MetricExportFailures, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
+		dropped := hist.Reading{Name: profilesink.MetricDrops, Unit: "{profile}", Description: "Profiles dropped because a sink's queue was full or they grew too old, by sink."}
 		for _, q := range s.a.sinks {
 			c := q.Counters()
-			attrs := map[string]string{"vigil.sink": q.Name()}
+			attrs := map[string]string{profilesink.AttrSink: q.Name()}
 			sent.Counters = append(sent.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Sent})
 			failed.Counters = append(failed.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Failures})
 			dropped.Counters = append(dropped.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Dropped})
@@ -125,7 +117,7 @@ func counter(name, unit, desc string, attrs map[string]string, v uint64) hist.Re
 // lostReading has one series per loss reason, each reason present from the
 // start with zero so dashboards can rate() it.
 func lostReading(lost map[string]uint64) hist.Reading {
-	r := hist.Reading{Name: metricSamplesLost, Unit: "{sample}",
+	r := hist.Reading{Name: profiler.MetricSamplesLost, Unit: "{sample}",
 		Description: "CPU samples, or parts of their stacks, that could not be recorded, by reason."}
 	reasons := append([]string(nil), cpuprofileReasons()...)
 	sort.Strings(reasons)
