@@ -217,5 +217,14 @@ func setResource(m pcommon.Map, p *Profile) {
 		}
 		m.PutStr(k, v)
 	}
-	m.PutStr("service.name", p.Service)
+	m.PutStr("service.name", serviceName(p))
+}
+
+// serviceName is the group's service, or OpenTelemetry's default for a
+// service without a name (Pyroscope refuses series without one).
+func serviceName(p *Profile) string {
+	if p.Service == "" {
+		return "unknown_service"
+	}
+	return p.Service
 }

@@ -32,7 +32,7 @@ func seriesLabels(p *Profile, extra []*typesv1.LabelPair) []*typesv1.LabelPair {
 	fixed := map[string]string{
 		"__name__":     profileTypeCPU,
 		"__delta__":    "false",
-		"service_name": labelValue(p.Service),
+		"service_name": labelValue(serviceName(p)),
 	}
 	names := make([]string, 0, len(m))
 	for k := range m {

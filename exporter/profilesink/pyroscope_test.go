@@ -227,4 +227,9 @@ func TestLabelNames(t *testing.T) {
 	if n := len(seriesLabels(&Profile{Service: "s", Attrs: attrs}, nil)); n != maxLabels {
 		t.Errorf("%d labels, want the cap %d", n, maxLabels)
 	}
+	for _, l := range seriesLabels(&Profile{}, nil) {
+		if l.Name == "service_name" && l.Value != "unknown_service" {
+			t.Errorf("service_name of a nameless group is %q", l.Value)
+		}
+	}
 }
