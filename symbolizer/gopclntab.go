@@ -167,7 +167,7 @@ func (t *pclntab) funcAt(i int) (goFunc, bool) {
 	if t.magic == pclnGo120 {
 		tail += 4 // startLine
 	}
-	if tail+4 > uint64(len(t.pcln)) {
+	if tail > uint64(len(t.pcln)) || uint64(len(t.pcln))-tail < 4 {
 		return goFunc{}, false
 	}
 	f := goFunc{entry: t.entry(i), nameOff: v[0], pcfile: v[4], pcln: v[5], npcdata: v[6], cuOff: v[7],
