@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -34,6 +35,7 @@ type agent struct {
 	provider *exporter.Provider
 	sinks    []queuedSink
 	local    *localView // nil unless the web view runs
+	stats    io.Closer  // holds the kernel's BPF run statistics on, when asked
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -64,6 +66,11 @@ func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ 
 	if cfg.Profiler.Enabled {
 		if err := a.openProfiler(); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.Metrics.BPFStats {
+		if a.stats, err = enableRunStats(); err != nil {
+			return nil, fmt.Errorf("metrics.bpf_stats: %w", err)
 		}
 	}
 	if cfg.Latency.Enabled {
@@ -203,6 +210,9 @@ func (a *agent) closeAll() error {
 		cancel()
 	}
 	errs = append(errs, closeAll(a.hooks))
+	if a.stats != nil {
+		errs = append(errs, a.stats.Close())
+	}
 	if a.sampler != nil {
 		errs = append(errs, a.sampler.Close())
 	}

@@ -48,7 +48,7 @@ func runLatency(args []string, stdout, stderr io.Writer) error {
 	if cfg.bpfStats {
 		stats, err := enableRunStats()
 		if err != nil {
-			return err
+			return fmt.Errorf("--bpf-stats: %w", err)
 		}
 		defer stats.Close()
 	}

@@ -17,7 +17,7 @@ const bpfStatsRunTime = 0
 func enableRunStats() (io.Closer, error) {
 	c, err := ebpf.EnableStats(bpfStatsRunTime)
 	if err != nil {
-		return nil, fmt.Errorf("enabling BPF run statistics (--bpf-stats): %w", err)
+		return nil, fmt.Errorf("enabling BPF run statistics: %w", err)
 	}
 	return c, nil
 }

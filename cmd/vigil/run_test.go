@@ -138,6 +138,7 @@ profiler:
   interval: 2s
 metrics:
   interval: 1s
+  bpf_stats: true
 sinks:
   otlp:
     endpoint: `+col.GRPCEndpoint()+`
@@ -164,7 +165,7 @@ sinks:
 	}
 	col.WaitMetrics(t, 30*time.Second, func(ms []pmetric.Metrics) bool {
 		return hasMetric(ms, "vigil.sched.runqueue.delay") && hasMetric(ms, "vigil.profile.samples") &&
-			hasMetric(ms, "vigil.read.duration")
+			hasMetric(ms, "vigil.read.duration") && sumMetric(ms, "vigil.bpf.run.count") > 0
 	})
 	during := bpfProgramIDs(t)
 	if took := a.stop(t); took > 5*time.Second {
