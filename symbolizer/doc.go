@@ -21,6 +21,17 @@
 //	klocs := s.Kernel(kaddrs)
 //	s.Forget(pid)                   // once the process is gone
 //
+// Memory is bounded by bytes (Options.MaxBytes, 64 MiB by default) as well
+// as by file count: everything a parsed file holds is estimated from its
+// slices and charged, and over the budget the least recently used files
+// are dropped, to be parsed again from their open handle when next needed.
+// Go binaries are read in place from .gopclntab (a binary search and one
+// function's tables per lookup), with inlined calls expanded from the
+// pclntab's inline trees (Go 1.20+, non-PIE or unstripped), so stripped Go
+// binaries get inlined frames without DWARF. DWARF is loaded only when it
+// fits half the budget; a Go binary with larger DWARF is named from its
+// pclntab, a C library's from its symbol tables.
+//
 // Files come from other people's machines, so every size and count read
 // from them is bounded, and parser panics on malformed input become errors.
 // The package depends on the standard library and a demangler only.
