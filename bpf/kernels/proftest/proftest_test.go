@@ -24,7 +24,10 @@ const wantRatio = 3.0
 // TestHotFunctionsNamedInTheirRatio profiles the workload through the same
 // path as 'vigil profile' (BPF sampler, symbolizer, pprof builder) and checks
 // that both hot functions are named under work <- main and that their
-// sample counts keep the 3:1 ratio of the work they do, within 15%.
+// sample counts keep the 3:1 ratio of the work they do, within 15%. On a
+// busy machine the workload gets only part of a CPU, so it profiles in
+// rounds until the hot functions have enough samples for the ratio to mean
+// something.
 func TestHotFunctionsNamedInTheirRatio(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := exec.Command(hotBinary(t))
@@ -32,16 +35,26 @@ func TestHotFunctionsNamedInTheirRatio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	p := profilePID(t, uint32(cmd.Process.Pid), 199, 4*time.Second)
 
-	leaf := leafCounts(p)
+	const hz, round, maxRounds, enough = 199, 2 * time.Second, 15, 600
+	leaf := map[string]int64{}
+	chains := map[string]bool{}
+	for r := 0; r < maxRounds && leaf["hot_alpha"]+leaf["hot_beta"] < enough; r++ {
+		p := profilePID(t, uint32(cmd.Process.Pid), hz, round)
+		for fn, n := range leafCounts(p) {
+			leaf[fn] += n
+		}
+		for _, fn := range []string{"hot_alpha", "hot_beta"} {
+			chains[fn] = chains[fn] || hasChain(p, fn+";work;main")
+		}
+	}
 	a, b := float64(leaf["hot_alpha"]), float64(leaf["hot_beta"])
 	t.Logf("hot_alpha %v, hot_beta %v samples: ratio %.3f, want %.1f", a, b, a/b, wantRatio)
-	if a < 100 || b < 30 {
-		t.Fatalf("too few samples of the hot functions: hot_alpha=%v hot_beta=%v (all leaves: %v)", a, b, leaf)
+	if a+b < enough {
+		t.Fatalf("too few samples of the hot functions after %d rounds: hot_alpha=%v hot_beta=%v (all leaves: %v)", maxRounds, a, b, leaf)
 	}
 	for _, fn := range []string{"hot_alpha", "hot_beta"} {
-		if !hasChain(p, fn+";work;main") {
+		if !chains[fn] {
 			t.Errorf("no stack %s <- work <- main", fn)
 		}
 	}
