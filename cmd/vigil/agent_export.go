@@ -96,13 +96,18 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 	if len(s.a.sinks) > 0 {
 		sent := hist.Reading{Name: profilesink.MetricExports, Unit: "{profile}", Description: "Profiles delivered, by sink."}
 		failed := hist.Reading{Name: profilesink.MetricExportFailures, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
-		dropped := hist.Reading{Name: profilesink.MetricDrops, Unit: "{profile}", Description: "Profiles dropped because a sink's queue was full or they grew too old, by sink."}
+		dropped := hist.Reading{Name: profilesink.MetricDrops, Unit: "{profile}", Description: "Profiles a sink never delivered, by sink and reason (full queue, expired, rejected by the backend, left at shutdown)."}
 		for _, q := range s.a.sinks {
 			c := q.Counters()
 			attrs := map[string]string{profilesink.AttrSink: q.Name()}
 			sent.Counters = append(sent.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Sent})
 			failed.Counters = append(failed.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Failures})
-			dropped.Counters = append(dropped.Counters, hist.CounterSeries{Attrs: attrs, Value: c.Dropped})
+			for reason, n := range map[string]uint64{
+				"full": c.DroppedFull, "expired": c.DroppedExpired, "rejected": c.DroppedRejected, "shutdown": c.DroppedShutdown,
+			} {
+				dropped.Counters = append(dropped.Counters, hist.CounterSeries{
+					Attrs: map[string]string{profilesink.AttrSink: q.Name(), "reason": reason}, Value: n})
+			}
 		}
 		out = append(out, sent, failed, dropped)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -106,19 +105,63 @@ func (a *agentProc) stop(t *testing.T) time.Duration {
 	return time.Since(start)
 }
 
-// bpfProgramIDs lists the programs loaded in the kernel now.
-func bpfProgramIDs(t *testing.T) map[ebpf.ProgramID]bool {
+// bpfObjects lists the BPF programs and maps a process holds open, from
+// the prog_id and map_id lines of /proc/<pid>/fdinfo.
+func bpfObjects(t *testing.T, pid int) (progs, maps []uint32) {
 	t.Helper()
-	ids := map[ebpf.ProgramID]bool{}
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return ids
-		}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fdinfo"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		ids[next], id = true, next
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+			if !ok || err != nil {
+				continue
+			}
+			switch k {
+			case "prog_id":
+				progs = append(progs, uint32(id))
+			case "map_id":
+				maps = append(maps, uint32(id))
+			}
+		}
+	}
+	return progs, maps
+}
+
+// requireGone fails when any of the programs or maps still exists a few
+// seconds after its owner exited (the kernel frees them after an RCU grace period).
+func requireGone(t *testing.T, progs, maps []uint32) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var left []string
+		for _, id := range progs {
+			if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+				p.Close()
+				left = append(left, fmt.Sprintf("program %d", id))
+			}
+		}
+		for _, id := range maps {
+			if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
+				m.Close()
+				left = append(left, fmt.Sprintf("map %d", id))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still in the kernel after vigil exited: %v", left)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -131,7 +174,6 @@ func TestRunPushesProfilesAndMetricsToCollector(t *testing.T) {
 	col := backendtest.StartCollector(t)
 	bin := buildVigil(t)
 	w := startWorkload(t, buildC(t, "hot", hotC))
-	before := bpfProgramIDs(t)
 	cfg := writeConfig(t, `
 profiler:
   frequency: 99
@@ -167,19 +209,17 @@ sinks:
 		return hasMetric(ms, "vigil.sched.runqueue.delay") && hasMetric(ms, "vigil.profile.samples") &&
 			hasMetric(ms, "vigil.read.duration") && sumMetric(ms, "vigil.bpf.run.count") > 0
 	})
-	during := bpfProgramIDs(t)
+	progs, maps := bpfObjects(t, a.cmd.Process.Pid)
+	if len(progs) < 5 || len(maps) < 5 {
+		t.Errorf("vigil holds %d programs and %d maps; expected the sampler's and every hook's", len(progs), len(maps))
+	}
 	if took := a.stop(t); took > 5*time.Second {
 		t.Errorf("vigil run took %v to stop after SIGTERM, want under 5 s", took)
 	}
 	if strings.Contains(a.stderr.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", a.stderr.String())
 	}
-	after := bpfProgramIDs(t)
-	for id := range during {
-		if !before[id] && after[id] {
-			t.Errorf("BPF program %d loaded by vigil is still in the kernel after exit", id)
-		}
-	}
+	requireGone(t, progs, maps)
 }
 
 // Metrics also reach VictoriaMetrics over OTLP/HTTP, queryable with PromQL.
