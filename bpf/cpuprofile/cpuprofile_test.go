@@ -74,7 +74,9 @@ func TestDrainAccountsForEverySample(t *testing.T) {
 	}
 	seen += b.Seen
 	t.Logf("seen %d, recorded %d, lost whole %d", seen, recorded, lostWhole)
-	if seen < 1000 {
+	// The busy thread gets what CPU a loaded (or emulated) machine gives
+	// it; the test needs enough samples that drains overlap sampling.
+	if seen < 100 {
 		t.Fatalf("only %d samples in 2 s at 999 Hz with a busy thread", seen)
 	}
 	if seen != recorded+lostWhole {
