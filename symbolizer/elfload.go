@@ -199,36 +199,18 @@ func (img *elfImage) elfSymbols(skip goRange) (out []symbol, err error) {
 		}
 	}()
 	for _, typ := range []elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
-		// The parser takes the first section of the type and its linked
-		// string table: check both before it reads them.
+		// The first section of the type is the table, as the linker
+		// writes one of each: check it and its linked string table.
 		s := img.f.SectionByType(typ)
 		if !img.sectionOK(s, maxSectionSize) || s.Entsize == 0 || s.Size/s.Entsize > maxSymbols ||
 			int(s.Link) >= len(img.f.Sections) || !img.sectionOK(img.f.Sections[s.Link], maxSectionSize) {
 			continue
 		}
-		var syms []elf.Symbol
-		if typ == elf.SHT_SYMTAB {
-			syms, err = img.f.Symbols()
-		} else {
-			syms, err = img.f.DynamicSymbols()
-		}
+		syms, err := img.readFuncSymbols(s, img.f.Sections[s.Link], skip)
 		if err != nil {
 			continue
 		}
-		out = appendFuncSymbols(out, syms, skip)
+		out = append(out, syms...)
 	}
 	return out, nil
-}
-
-func appendFuncSymbols(out []symbol, syms []elf.Symbol, skip goRange) []symbol {
-	for _, s := range syms {
-		t := elf.ST_TYPE(s.Info)
-		if (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) || s.Value == 0 || skip.has(s.Value) ||
-			s.Section == elf.SHN_UNDEF || s.Name == "" {
-			continue
-		}
-		name := unversioned(s.Name)
-		out = append(out, symbol{addr: s.Value, size: s.Size, name: name, rank: aliasRank(name, elf.ST_BIND(s.Info))})
-	}
-	return out
 }

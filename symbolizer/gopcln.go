@@ -160,22 +160,35 @@ func (img *elfImage) moduledataText(hdr uint64) uint64 {
 func (img *elfImage) scanWritable(want uint64, match func(seg []byte, off int) bool) {
 	var w [8]byte
 	binary.LittleEndian.PutUint64(w[:], want)
-	for _, p := range img.f.Progs {
-		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 {
-			continue
-		}
-		seg := img.readSegment(p)
-		for off := 0; off < len(seg); off++ {
-			i := bytes.Index(seg[off:], w[:])
-			if i < 0 {
-				break
-			}
-			off += i
-			if match(seg, off) {
-				return
-			}
+	// The linker puts the moduledata in .go.module (Go 1.26) or
+	// .noptrdata (before): when the section headers say where, only
+	// those are read.
+	for _, name := range []string{".go.module", ".noptrdata"} {
+		if seg := img.sectionData(name, maxPclntabSize); seg != nil && scanWord(seg, w, match) {
+			return
 		}
 	}
+	for _, p := range img.f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_W != 0 && scanWord(img.readSegment(p), w, match) {
+			return
+		}
+	}
+}
+
+// scanWord calls match at each place in seg holding w until it returns
+// true, and reports whether it did.
+func scanWord(seg []byte, w [8]byte, match func(seg []byte, off int) bool) bool {
+	for off := 0; off < len(seg); off++ {
+		i := bytes.Index(seg[off:], w[:])
+		if i < 0 {
+			return false
+		}
+		off += i
+		if match(seg, off) {
+			return true
+		}
+	}
+	return false
 }
 
 // findPclntab returns the offset of the first plausible Go 1.18+ pclntab

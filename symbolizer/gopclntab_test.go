@@ -45,6 +45,9 @@ func comparePclntab(t *testing.T, path string, samples int) int {
 		t.Fatal(err)
 	}
 	defer ef.Close()
+	if pt.inl == nil && ef.Type == elf.ET_EXEC {
+		t.Errorf("%s: inline trees not found in a non-PIE binary", path)
+	}
 	ref := refGoTable(t, ef)
 	if pt.nfunc != len(ref.Funcs) {
 		t.Errorf("%s: %d functions, reference %d", filepath.Base(path), pt.nfunc, len(ref.Funcs))
