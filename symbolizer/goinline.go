@@ -71,8 +71,8 @@ func (t *pclntab) inlinedFrames(f goFunc, pc uint64) ([]Frame, uint64) {
 	if f.npcdata <= pcdataInlTreeIndex || f.nfuncdata <= funcdataInlTree {
 		return nil, pc
 	}
-	idx, ok1 := u32(t.pcln, f.pcdataAt+4*pcdataInlTreeIndex)
-	tree, ok2 := u32(t.pcln, f.funcdataAt+4*funcdataInlTree)
+	idx, ok1 := t.pcln.u32(f.pcdataAt + 4*pcdataInlTreeIndex)
+	tree, ok2 := t.pcln.u32(f.funcdataAt + 4*funcdataInlTree)
 	if !ok1 || !ok2 || idx == 0 || tree == ^uint32(0) {
 		return nil, pc
 	}

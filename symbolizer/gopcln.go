@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // maxPclntabSize bounds the Go line table read into memory.
@@ -37,26 +38,37 @@ func (img *elfImage) goTable() (t goLines, err error) {
 			t, err = nil, errPanic(r)
 		}
 	}()
-	var data []byte
-	var text, hdr uint64
-	if s := img.section(".gopclntab", maxPclntabSize); s != nil {
+	var ra io.ReaderAt
+	var size, text, hdr uint64
+	var data []byte // only when found by scanning, or for the old layouts
+	s := img.section(".gopclntab", maxPclntabSize)
+	switch {
+	case s != nil && s.Flags&elf.SHF_COMPRESSED == 0:
+		ra, size, hdr = s, s.Size, s.Addr // read in place
+	case s != nil:
 		data, hdr = img.sectionData(".gopclntab", maxPclntabSize), s.Addr
-	} else {
+	default:
 		data, text, hdr = img.scanPclntab()
 	}
-	if data == nil {
+	if data != nil {
+		ra, size = bytes.NewReader(data), uint64(len(data))
+	}
+	if ra == nil {
 		return nil, nil
 	}
 	if s := img.f.Section(".text"); s != nil {
 		text = s.Addr
 	}
-	pt, err := newPclntab(data, text)
+	pt, err := newPclntab(ra, size, text)
 	if err == nil {
 		pt.inl = img.inlineTrees(pt, hdr)
 		return pt, nil
 	}
 	if !errors.Is(err, errOldPclntab) {
 		return nil, err
+	}
+	if data == nil {
+		data = img.sectionData(".gopclntab", maxPclntabSize)
 	}
 	return oldGoTable(data, text)
 }

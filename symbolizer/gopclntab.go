@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
+	"unsafe"
 )
 
 // Magic numbers of the pclntab layouts read in place (little endian).
@@ -22,32 +24,39 @@ var errOldPclntab = errors.New("layout older than go1.16")
 // cut, and no pc-value table is walked past its table's end.
 const maxGoNameLen = 4 << 10
 
-// pclntab answers function, file and line questions straight from the
-// bytes of a Go 1.16+ .gopclntab: a binary search of the function table
-// and a walk of one function's pc-value tables per lookup. Nothing is
-// built per function, so a binary with 100,000 functions costs its table
-// bytes and no more.
+// pclntab answers function, file and line questions from a Go 1.16+
+// .gopclntab read in place: only the function table (8 bytes a function)
+// is held in memory; a lookup binary-searches it, then reads one
+// function's record, pc-value tables and strings from the file. A binary
+// with 100,000 functions costs under a megabyte however large its table.
 type pclntab struct {
-	data    []byte
 	magic   uint32
 	ptr     int    // pointer size, 4 or 8
 	quantum uint64 // instruction size unit of pc deltas
 	nfunc   int
 	text    uint64 // address function offsets count from (1.18+)
+	field   int    // size of one function table field
 
-	funcnames, cutab, filetab, pctab, pcln []byte
-	field                                  int // size of one function table field
+	functab                                []byte // (2*nfunc+1) fields
+	funcnames, cutab, filetab, pctab, pcln span
 
 	inl *inlineTrees // nil when inlined calls cannot be expanded
 }
 
-// newPclntab checks the header of a Go 1.16+ table and slices its
-// sub-tables; every offset and count is checked against the data.
-func newPclntab(data []byte, text uint64) (*pclntab, error) {
-	if len(data) < 8 {
-		return nil, fmt.Errorf("%w: go pclntab of %d bytes", ErrMalformed, len(data))
+// pclnHeaderSize is the most a header takes: eight words after the magic.
+const pclnHeaderSize = 8 + 8*8
+
+// newPclntab checks the header of a Go 1.16+ table of size bytes read
+// from ra, reads its function table and locates the other sub-tables;
+// every offset and count is checked against the size.
+func newPclntab(ra io.ReaderAt, size, text uint64) (*pclntab, error) {
+	whole := span{ra: newPagedReader(ra), size: size}
+	var hb [pclnHeaderSize]byte
+	h := whole.read(0, hb[:])
+	if len(h) < 8 {
+		return nil, fmt.Errorf("%w: go pclntab of %d bytes", ErrMalformed, size)
 	}
-	t := &pclntab{data: data, magic: binary.LittleEndian.Uint32(data), ptr: int(data[7]), quantum: uint64(data[6]), text: text}
+	t := &pclntab{magic: binary.LittleEndian.Uint32(h), ptr: int(h[7]), quantum: uint64(h[6]), text: text}
 	if t.magic != pclnGo116 && t.magic != pclnGo118 && t.magic != pclnGo120 {
 		return nil, fmt.Errorf("go pclntab magic %#x: %w", t.magic, errOldPclntab)
 	}
@@ -60,31 +69,36 @@ func newPclntab(data []byte, text uint64) (*pclntab, error) {
 	}
 	var w [7]uint64
 	for i, k := range words {
-		v, ok := t.word(data, 8+k*t.ptr)
+		v, ok := t.word(h, 8+k*t.ptr)
 		if !ok {
 			return nil, fmt.Errorf("%w: go pclntab header truncated", ErrMalformed)
 		}
 		w[i] = v
 	}
-	subs := []*[]byte{&t.funcnames, &t.cutab, &t.filetab, &t.pctab, &t.pcln}
-	for i, p := range subs {
-		if w[2+i] > uint64(len(data)) {
-			return nil, fmt.Errorf("%w: go pclntab offset %d past its %d bytes", ErrMalformed, w[2+i], len(data))
+	for i, p := range []*span{&t.funcnames, &t.cutab, &t.filetab, &t.pctab, &t.pcln} {
+		if w[2+i] > size {
+			return nil, fmt.Errorf("%w: go pclntab offset %d past its %d bytes", ErrMalformed, w[2+i], size)
 		}
-		*p = data[w[2+i]:]
+		*p = whole.sub(w[2+i])
 	}
+	return t, t.readFunctab(w[0])
+}
+
+// readFunctab reads the nfunc entries and the end of the function table.
+func (t *pclntab) readFunctab(nfunc uint64) error {
 	t.field = 4
 	if t.magic == pclnGo116 {
 		t.field = t.ptr
 	}
-	if w[0] > uint64(len(t.pcln)/(2*t.field)) || (w[0]*2+1)*uint64(t.field) > uint64(len(t.pcln)) {
-		return nil, fmt.Errorf("%w: go pclntab claims %d functions in %d bytes", ErrMalformed, w[0], len(data))
+	if nfunc == 0 || nfunc > t.pcln.size/uint64(2*t.field) || (nfunc*2+1)*uint64(t.field) > t.pcln.size {
+		return fmt.Errorf("%w: go pclntab claims %d functions in %d bytes", ErrMalformed, nfunc, t.pcln.size)
 	}
-	t.nfunc = int(w[0])
-	if t.nfunc == 0 {
-		return nil, fmt.Errorf("%w: go pclntab without functions", ErrMalformed)
+	t.nfunc = int(nfunc)
+	t.functab = make([]byte, (nfunc*2+1)*uint64(t.field))
+	if len(t.pcln.read(0, t.functab)) != len(t.functab) {
+		return fmt.Errorf("%w: go pclntab function table unreadable", ErrMalformed)
 	}
-	return t, nil
+	return nil
 }
 
 // word reads a pointer-sized little-endian word at off of b.
@@ -98,22 +112,13 @@ func (t *pclntab) word(b []byte, off int) (uint64, bool) {
 	return binary.LittleEndian.Uint64(b[off:]), true
 }
 
-// u32 reads a little-endian uint32 at off of b.
-func u32(b []byte, off uint64) (uint32, bool) {
-	if off > uint64(len(b)) || uint64(len(b))-off < 4 {
-		return 0, false
-	}
-	return binary.LittleEndian.Uint32(b[off:]), true
-}
-
 // ftField is field i of the function table: even fields are entry pcs
 // (offsets from text since 1.18), odd fields offsets of the _func records.
 func (t *pclntab) ftField(i int) uint64 {
 	if t.field == 4 {
-		v, _ := u32(t.pcln, uint64(i)*4)
-		return uint64(v)
+		return uint64(binary.LittleEndian.Uint32(t.functab[i*4:]))
 	}
-	v, _ := t.word(t.pcln, i*t.ptr)
+	v, _ := t.word(t.functab, i*t.ptr)
 	return v
 }
 
@@ -151,44 +156,27 @@ func (t *pclntab) findFunc(pc uint64) (goFunc, bool) {
 // and startLine (added in 1.20).
 func (t *pclntab) funcAt(i int) (goFunc, bool) {
 	off := t.ftField(2*i + 1)
-	base := uint64(4) // after entryOff
+	base := 4 // after entryOff
 	if t.magic == pclnGo116 {
-		base = uint64(t.ptr)
+		base = t.ptr
 	}
-	var v [8]uint32 // nameOff, args, deferreturn, pcsp, pcfile, pcln, npcdata, cuOffset
-	for k := range v {
-		x, ok := u32(t.pcln, off+base+uint64(4*k))
-		if !ok {
-			return goFunc{}, false
-		}
-		v[k] = x
-	}
-	tail := off + base + 32 // funcID, flag, pad, nfuncdata
+	tail := base + 32 // funcID, flag, pad, nfuncdata
 	if t.magic == pclnGo120 {
 		tail += 4 // startLine
 	}
-	if tail > uint64(len(t.pcln)) || uint64(len(t.pcln))-tail < 4 {
+	var buf [48]byte
+	rec := t.pcln.read(off, buf[:tail+4])
+	if len(rec) < tail+4 {
 		return goFunc{}, false
 	}
+	var v [8]uint32 // nameOff, args, deferreturn, pcsp, pcfile, pcln, npcdata, cuOffset
+	for k := range v {
+		v[k] = binary.LittleEndian.Uint32(rec[base+4*k:])
+	}
 	f := goFunc{entry: t.entry(i), nameOff: v[0], pcfile: v[4], pcln: v[5], npcdata: v[6], cuOff: v[7],
-		nfuncdata: uint32(t.pcln[tail+3]), pcdataAt: tail + 4}
+		nfuncdata: uint32(rec[tail+3]), pcdataAt: off + uint64(tail) + 4}
 	f.funcdataAt = f.pcdataAt + 4*uint64(f.npcdata)
 	return f, true
-}
-
-// cstring returns the NUL-terminated string at off of b, cut at maxGoNameLen.
-func cstring(b []byte, off uint64) string {
-	if off >= uint64(len(b)) {
-		return ""
-	}
-	b = b[off:]
-	n := min(len(b), maxGoNameLen)
-	for i := 0; i < n; i++ {
-		if b[i] == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b[:n])
 }
 
 // pcvalue decodes the pc-value table at off of pctab (pairs of a zig-zag
@@ -196,34 +184,31 @@ func cstring(b []byte, off uint64) string {
 // entry) and returns the value in effect at pc, -1 when none. Every step
 // consumes input, so the walk ends with the table.
 func (t *pclntab) pcvalue(off uint32, entry, pc uint64) int32 {
-	if off == 0 || uint64(off) >= uint64(len(t.pctab)) {
+	if off == 0 || uint64(off) >= t.pctab.size {
 		return -1
 	}
-	p := t.pctab[off:]
+	r := spanReader{s: t.pctab, off: uint64(off)}
 	val, cur := int32(-1), entry
-	for len(p) > 0 {
-		uv, n := binary.Uvarint(p)
-		if n <= 0 || uv > 1<<32-1 || (uv == 0 && cur != entry) {
+	for {
+		uv, ok := r.uvarint()
+		if !ok || (uv == 0 && cur != entry) {
 			return -1
 		}
-		p = p[n:]
-		val += int32(-(uint32(uv) & 1) ^ (uint32(uv) >> 1))
-		pd, n := binary.Uvarint(p)
-		if n <= 0 || pd > 1<<32-1 {
+		val += int32(-(uv & 1) ^ (uv >> 1))
+		pd, ok := r.uvarint()
+		if !ok {
 			return -1
 		}
-		p = p[n:]
-		cur += pd * t.quantum
+		cur += uint64(pd) * t.quantum
 		if pc < cur {
 			return val
 		}
 	}
-	return -1
 }
 
 // funcName is the name of the function at nameOff of the name table.
 func (t *pclntab) funcName(nameOff uint32) string {
-	return cstring(t.funcnames, uint64(nameOff))
+	return t.funcnames.cstring(uint64(nameOff))
 }
 
 // fileLine returns the source position of pc in f.
@@ -233,11 +218,11 @@ func (t *pclntab) fileLine(f goFunc, pc uint64) (string, int) {
 	if fileno < 0 {
 		return "", int(max(line, 0))
 	}
-	fnoff, ok := u32(t.cutab, (uint64(f.cuOff)+uint64(fileno))*4)
+	fnoff, ok := t.cutab.u32((uint64(f.cuOff) + uint64(fileno)) * 4)
 	if !ok || fnoff == ^uint32(0) {
 		return "", int(max(line, 0))
 	}
-	return cstring(t.filetab, uint64(fnoff)), int(max(line, 0))
+	return t.filetab.cstring(uint64(fnoff)), int(max(line, 0))
 }
 
 // frames names pc: the inlined calls at it, innermost first, when the
@@ -257,5 +242,5 @@ func (t *pclntab) frames(pc uint64) []Frame {
 
 // bytes is the memory the table holds.
 func (t *pclntab) bytes() int64 {
-	return int64(len(t.data)) + 256
+	return int64(len(t.functab)) + int64(unsafe.Sizeof(*t)) + pagedBytes
 }

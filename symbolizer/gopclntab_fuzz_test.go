@@ -61,7 +61,7 @@ func synthPclntab() []byte {
 // fuzzTable opens data as a pclntab whose inline trees are read from data
 // itself, past the table's end (gofunc is the offset of the last 16 bytes).
 func fuzzTable(data []byte) *pclntab {
-	t, err := newPclntab(data, 0x1000)
+	t, err := newPclntab(bytes.NewReader(data), uint64(len(data)), 0x1000)
 	if err != nil {
 		return nil
 	}

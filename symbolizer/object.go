@@ -98,7 +98,7 @@ func (o *objFile) lookup(vaddr uint64, dirs []string, st parseStats) []Frame {
 func resultBytes(f []Frame) int64 {
 	// A map slot with its share of the map's growth, then each frame and
 	// its two strings, rounded up as the allocator does.
-	n := int64(80)
+	n := int64(104)
 	for i := range f {
 		n += int64(unsafe.Sizeof(Frame{})) + 8 + int64(len(f[i].Function)+len(f[i].File)) + 16
 	}
