@@ -94,14 +94,17 @@ func (t *pclntab) inlinedFrames(f goFunc, pc uint64) ([]Frame, uint64) {
 }
 
 // inlineTrees locates gofunc through the runtime's moduledata, found by
-// its first word pointing at the pclntab header (hdr). Only Go 1.20+
-// tables are expanded; nil when the moduledata is not found (as in PIE
-// binaries, whose pointers are only filled in by relocation).
+// its first word pointing at the pclntab header (hdr), or in PIE binaries
+// through the relocations that fill that word in. Only Go 1.20+ tables
+// are expanded; nil when the moduledata is not found.
 func (img *elfImage) inlineTrees(t *pclntab, hdr uint64) *inlineTrees {
 	if t.magic != pclnGo120 || t.ptr != 8 || img.f.Class != elf.ELFCLASS64 {
 		return nil
 	}
 	md, ok := img.findModuledata(hdr)
+	if !ok {
+		md, ok = img.moduledataFromRelocs(hdr)
+	}
 	if !ok {
 		return nil
 	}

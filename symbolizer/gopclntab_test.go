@@ -45,8 +45,8 @@ func comparePclntab(t *testing.T, path string, samples int) int {
 		t.Fatal(err)
 	}
 	defer ef.Close()
-	if pt.inl == nil && ef.Type == elf.ET_EXEC {
-		t.Errorf("%s: inline trees not found in a non-PIE binary", path)
+	if pt.inl == nil {
+		t.Errorf("%s: inline trees not found", path)
 	}
 	ref := refGoTable(t, ef)
 	if pt.nfunc != len(ref.Funcs) {
@@ -106,7 +106,7 @@ func sameAsGosym(t *testing.T, pt *pclntab, ref *gosym.Table, pc uint64) bool {
 // library on the test program, stripped and not, and on the Go
 // toolchain's own binaries.
 func TestPclntabMatchesGosym(t *testing.T) {
-	for _, p := range []string{buildGo(t), buildGoFlags(t)} {
+	for _, p := range []string{buildGo(t), buildGoFlags(t), buildGoFlags(t, "-buildmode=pie", "-ldflags=-s -w")} {
 		t.Logf("%s: %d pcs agree", p, comparePclntab(t, p, 8))
 	}
 	if testing.Short() {
@@ -121,7 +121,11 @@ func TestPclntabMatchesGosym(t *testing.T) {
 // pclntab's inline trees against DWARF's on an unstripped binary with
 // known inlining, then on every function of it.
 func TestGoInlinedFramesMatchDWARF(t *testing.T) {
-	bin := buildGoSrc(t, "goinline.go")
+	t.Run("exe", func(t *testing.T) { testGoInlined(t, buildGoSrc(t, "goinline.go")) })
+	t.Run("pie", func(t *testing.T) { testGoInlined(t, buildGoSrc(t, "goinline.go", "-buildmode=pie")) })
+}
+
+func testGoInlined(t *testing.T, bin string) {
 	p := start(t, bin)
 	img, tab := openGoLines(t, bin)
 	pt := tab.(*pclntab)
