@@ -3,6 +3,7 @@ package symbolizer
 import (
 	"debug/elf"
 	"debug/gosym"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,7 +113,9 @@ func symbolizeFiles(tb testing.TB, s *Symbolizer, paths []string, pcs [][]uint64
 
 // BenchmarkGoToolchain symbolizes every function of every Go toolchain
 // binary once (two pcs each) with one Symbolizer and reports the heap it
-// keeps afterwards (after GC, Symbolizer alive) and the time taken.
+// keeps afterwards (after GC, Symbolizer alive), what it allocated, its
+// own estimate of what it holds, and the time taken: with the default
+// byte budget and with a small one.
 func BenchmarkGoToolchain(b *testing.B) {
 	paths := goToolchainBinaries(b)
 	pcs := make([][]uint64, len(paths))
@@ -121,12 +124,19 @@ func BenchmarkGoToolchain(b *testing.B) {
 		pcs[i] = goFuncPCs(b, p)
 		total += len(pcs[i])
 	}
+	for _, budget := range []int64{defaultMaxBytes, 8 << 20} {
+		b.Run(fmt.Sprintf("budget=%dMiB", budget>>20), func(b *testing.B) {
+			benchToolchain(b, Options{MaxBytes: budget}, paths, pcs, total)
+		})
+	}
+}
+
+func benchToolchain(b *testing.B, opts Options, paths []string, pcs [][]uint64, total int) {
 	base := heapInUse()
 	var kept, allocated uint64
 	var st Stats
-	b.ResetTimer()
 	for b.Loop() {
-		s := New(Options{})
+		s := New(opts)
 		before := totalAlloc()
 		start := time.Now()
 		named := symbolizeFiles(b, s, paths, pcs)
