@@ -3,7 +3,6 @@ package symbolizer
 import (
 	"debug/elf"
 	"encoding/binary"
-	"io"
 )
 
 // Indexes of the inline tables among a Go function's pcdata and funcdata,
@@ -25,9 +24,9 @@ const (
 
 // inlineTrees reads the inline trees of a Go binary from its file on
 // demand, 16 bytes per inlined frame: they live in read-only data next to
-// the other funcdata, which is never read into memory.
+// the other funcdata, which is never read into memory whole.
 type inlineTrees struct {
-	ra     io.ReaderAt
+	ra     *pagedReader // the file, through the table's page cache
 	gofunc uint64
 	loads  []elf.ProgHeader
 }
@@ -97,7 +96,7 @@ func (t *pclntab) inlinedFrames(f goFunc, pc uint64) ([]Frame, uint64) {
 // its first word pointing at the pclntab header (hdr), or in PIE binaries
 // through the relocations that fill that word in. Only Go 1.20+ tables
 // are expanded; nil when the moduledata is not found.
-func (img *elfImage) inlineTrees(t *pclntab, hdr uint64) *inlineTrees {
+func (img *elfImage) inlineTrees(t *pclntab, hdr uint64, ra *pagedReader) *inlineTrees {
 	if t.magic != pclnGo120 || t.ptr != 8 || img.f.Class != elf.ELFCLASS64 {
 		return nil
 	}
@@ -116,7 +115,7 @@ func (img *elfImage) inlineTrees(t *pclntab, hdr uint64) *inlineTrees {
 	if _, ok := fileOffset(img.loads, gofunc, 1); !ok {
 		return nil
 	}
-	return &inlineTrees{ra: img.ra, gofunc: gofunc, loads: img.loads}
+	return &inlineTrees{ra: ra, gofunc: gofunc, loads: img.loads}
 }
 
 // findModuledata returns the bytes of the moduledata whose first word is

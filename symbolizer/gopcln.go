@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // maxPclntabSize bounds the Go line table read into memory.
@@ -38,30 +37,33 @@ func (img *elfImage) goTable() (t goLines, err error) {
 			t, err = nil, errPanic(r)
 		}
 	}()
-	var ra io.ReaderAt
-	var size, text, hdr uint64
+	// The table and the inline trees are read from the file through one
+	// page cache; a table found by scanning is read from memory.
+	ra := newPagedReader(img.ra)
+	var base, size, text, hdr uint64
 	var data []byte // only when found by scanning, or for the old layouts
 	s := img.section(".gopclntab", maxPclntabSize)
 	switch {
 	case s != nil && s.Flags&elf.SHF_COMPRESSED == 0:
-		ra, size, hdr = s, s.Size, s.Addr // read in place
+		base, size, hdr = s.Offset, s.Size, s.Addr
 	case s != nil:
 		data, hdr = img.sectionData(".gopclntab", maxPclntabSize), s.Addr
 	default:
 		data, text, hdr = img.scanPclntab()
 	}
-	if data != nil {
-		ra, size = bytes.NewReader(data), uint64(len(data))
-	}
-	if ra == nil {
+	if data == nil && s == nil {
 		return nil, nil
+	}
+	src := ra
+	if data != nil {
+		src, size = newPagedReader(bytes.NewReader(data)), uint64(len(data))
 	}
 	if s := img.f.Section(".text"); s != nil {
 		text = s.Addr
 	}
-	pt, err := newPclntab(ra, size, text)
+	pt, err := newPclntab(src, base, size, text)
 	if err == nil {
-		pt.inl = img.inlineTrees(pt, hdr)
+		pt.inl = img.inlineTrees(pt, hdr, ra)
 		return pt, nil
 	}
 	if !errors.Is(err, errOldPclntab) {

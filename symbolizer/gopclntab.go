@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"unsafe"
 )
@@ -46,11 +45,11 @@ type pclntab struct {
 // pclnHeaderSize is the most a header takes: eight words after the magic.
 const pclnHeaderSize = 8 + 8*8
 
-// newPclntab checks the header of a Go 1.16+ table of size bytes read
-// from ra, reads its function table and locates the other sub-tables;
-// every offset and count is checked against the size.
-func newPclntab(ra io.ReaderAt, size, text uint64) (*pclntab, error) {
-	whole := span{ra: newPagedReader(ra), size: size}
+// newPclntab checks the header of a Go 1.16+ table of size bytes at
+// offset base of ra, reads its function table and locates the other
+// sub-tables; every offset and count is checked against the size.
+func newPclntab(ra *pagedReader, base, size, text uint64) (*pclntab, error) {
+	whole := span{ra: ra, base: base, size: size}
 	var hb [pclnHeaderSize]byte
 	h := whole.read(0, hb[:])
 	if len(h) < 8 {

@@ -61,12 +61,13 @@ func synthPclntab() []byte {
 // fuzzTable opens data as a pclntab whose inline trees are read from data
 // itself, past the table's end (gofunc is the offset of the last 16 bytes).
 func fuzzTable(data []byte) *pclntab {
-	t, err := newPclntab(bytes.NewReader(data), uint64(len(data)), 0x1000)
+	ra := newPagedReader(bytes.NewReader(data))
+	t, err := newPclntab(ra, 0, uint64(len(data)), 0x1000)
 	if err != nil {
 		return nil
 	}
 	gofunc := uint64(max(len(data)-inlinedCallSize, 0))
-	t.inl = &inlineTrees{ra: bytes.NewReader(data), gofunc: gofunc,
+	t.inl = &inlineTrees{ra: ra, gofunc: gofunc,
 		loads: []elf.ProgHeader{{Vaddr: 0, Off: 0, Filesz: uint64(len(data))}}}
 	return t
 }

@@ -101,11 +101,12 @@ func (r *spanReader) uvarint() (uint32, bool) {
 }
 
 // pageSize and cachedPages size the page cache in front of a table read
-// in place: consecutive lookups mostly touch the same few pages (a
-// function's record, its pc-value tables, its file's name).
+// in place (256 KiB): consecutive lookups mostly touch the same few pages
+// (a function's record, its pc-value tables, its name and file's name,
+// its inline tree).
 const (
 	pageSize    = 4 << 10
-	cachedPages = 16
+	cachedPages = 64
 )
 
 // pagedReader caches recently read pages of a file, direct-mapped. It is
