@@ -74,6 +74,7 @@ func (s *Symbolizer) insertFile(o *objFile) *objFile {
 	}
 	s.files[o.key] = o
 	o.cached, o.refs = true, 1
+	o.chargeHeaders(&s.st)
 	o.elem = s.fileLRU.PushFront(o)
 	s.st.filesOpened.Add(1)
 	for s.fileLRU.Len() > s.opts.MaxFiles {
@@ -140,6 +141,7 @@ func (s *Symbolizer) vdsoObject(pid int, m *Mapping) *objFile {
 		return nil
 	}
 	o = &objFile{key: "vdso", img: img, cached: true, dwarfLimit: s.dwarfLimit()}
+	o.chargeHeaders(&s.st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.vdsos[size]; ok {

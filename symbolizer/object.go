@@ -52,6 +52,19 @@ type objFile struct {
 	resultBytes int64
 	held        int64      // bytes charged for what is parsed and cached
 	acct        parseStats // where held was charged
+	headers     int64      // bytes charged for the parsed headers while open
+	headersAcct parseStats
+}
+
+// chargeHeaders charges st with the ELF headers o keeps while open
+// (section and program headers, names), measured at about 250 bytes a
+// section.
+func (o *objFile) chargeHeaders(st parseStats) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.headers = int64(len(o.img.f.Sections))*256 + int64(len(o.img.f.Progs))*128 + 512
+	o.headersAcct = st
+	st.charge(o.headers)
 }
 
 // parseStats counts what lazy parsing did and the bytes it holds, for
@@ -223,6 +236,9 @@ func (o *objFile) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dropLocked()
+	if o.headersAcct != nil && !o.closed {
+		o.headersAcct.charge(-o.headers)
+	}
 	o.closed = true
 	for _, c := range o.closers {
 		c.Close()

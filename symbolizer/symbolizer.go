@@ -102,7 +102,7 @@ type Stats struct {
 	FileEvictions    uint64 // files dropped from the cache
 	ProcessEvictions uint64 // processes dropped because MaxProcesses was reached
 	MapsReads        uint64 // /proc/<pid>/maps reads
-	BytesHeld        int64  // estimated bytes parsed files hold now (bounded by MaxBytes)
+	BytesHeld        int64  // estimated bytes open and parsed files hold now (bounded by MaxBytes)
 	ByteEvictions    uint64 // parsed files dropped to stay within MaxBytes
 	Files            int    // files cached now
 	Processes        int    // processes remembered now
