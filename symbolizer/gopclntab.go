@@ -40,6 +40,9 @@ type pclntab struct {
 	funcnames, cutab, filetab, pctab, pcln span
 
 	inl *inlineTrees // nil when inlined calls cannot be expanded
+
+	strs     map[uint64]string // names and paths read, by offset in the file
+	strBytes int64
 }
 
 // pclnHeaderSize is the most a header takes: eight words after the magic.
@@ -207,7 +210,7 @@ func (t *pclntab) pcvalue(off uint32, entry, pc uint64) int32 {
 
 // funcName is the name of the function at nameOff of the name table.
 func (t *pclntab) funcName(nameOff uint32) string {
-	return t.funcnames.cstring(uint64(nameOff))
+	return t.str(t.funcnames, uint64(nameOff))
 }
 
 // fileLine returns the source position of pc in f.
@@ -221,7 +224,7 @@ func (t *pclntab) fileLine(f goFunc, pc uint64) (string, int) {
 	if !ok || fnoff == ^uint32(0) {
 		return "", int(max(line, 0))
 	}
-	return t.filetab.cstring(uint64(fnoff)), int(max(line, 0))
+	return t.str(t.filetab, uint64(fnoff)), int(max(line, 0))
 }
 
 // frames names pc: the inlined calls at it, innermost first, when the
@@ -241,5 +244,29 @@ func (t *pclntab) frames(pc uint64) []Frame {
 
 // bytes is the memory the table holds.
 func (t *pclntab) bytes() int64 {
-	return int64(len(t.functab)) + int64(unsafe.Sizeof(*t)) + pagedBytes
+	return int64(len(t.functab)) + int64(unsafe.Sizeof(*t)) + pagedBytes + t.strBytes
+}
+
+// maxInterned bounds the names and paths kept per table; the set is
+// dropped wholesale when full.
+const maxInterned = 1 << 16
+
+// internedBytes is a kept string's map slot beyond its bytes.
+const internedBytes = 64
+
+// str returns the string at off of s, read once: answers then share one
+// copy of each function name and file path, and repeated lookups skip
+// the read.
+func (t *pclntab) str(s span, off uint64) string {
+	k := s.base + off
+	if v, ok := t.strs[k]; ok {
+		return v
+	}
+	v := s.cstring(off)
+	if t.strs == nil || len(t.strs) >= maxInterned {
+		t.strs, t.strBytes = map[uint64]string{}, 0
+	}
+	t.strs[k] = v
+	t.strBytes += internedBytes + int64(len(v))
+	return v
 }

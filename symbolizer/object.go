@@ -106,16 +106,12 @@ func (o *objFile) lookup(vaddr uint64, dirs []string, st parseStats) []Frame {
 	return f
 }
 
-// resultBytes estimates one cached answer: its map slot and frames with
-// their strings.
+// resultBytes estimates one cached answer: its map slot with its share
+// of the map's growth, and its frames. Their strings are shared with the
+// tables that produced them (DWARF scopes and files, interned Go names
+// and paths, the symbol table) and counted there.
 func resultBytes(f []Frame) int64 {
-	// A map slot with its share of the map's growth, then each frame and
-	// its two strings, rounded up as the allocator does.
-	n := int64(104)
-	for i := range f {
-		n += int64(unsafe.Sizeof(Frame{})) + 8 + int64(len(f[i].Function)+len(f[i].File)) + 16
-	}
-	return n
+	return 104 + int64(len(f))*int64(unsafe.Sizeof(Frame{})+8)
 }
 
 // account charges st with the change in what o holds. Called with o.mu held.
