@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Bounds on kallsyms input: a distribution kernel with modules has about
@@ -22,11 +25,17 @@ const (
 // Kallsyms is a parsed /proc/kallsyms restricted to text symbols.
 type Kallsyms struct {
 	addrs   []uint64 // sorted
-	names   []string
-	modules []int32 // index into mods per symbol
+	names   string   // every name, back to back: one allocation, not one a line
+	nameEnd []uint32 // end of each symbol's name in names
+	modules []int32  // index into mods per symbol
 	mods    []*Mapping
-	frames  [][]Frame
+
+	mu     sync.Mutex
+	frames map[int32][]Frame // answers built so far, so warm lookups do not allocate
 }
+
+// maxKernelFrames bounds the answers kept; the set is dropped when full.
+const maxKernelFrames = 1 << 16
 
 // Len returns the number of text symbols.
 func (k *Kallsyms) Len() int { return len(k.addrs) }
@@ -109,18 +118,25 @@ func parseKallsymsLine(line string) (uint64, string, string, bool) {
 func buildKallsyms(syms []ksym, mods []*Mapping) *Kallsyms {
 	sort.SliceStable(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
 	k := &Kallsyms{mods: mods}
+	var names strings.Builder
 	for i, s := range syms {
 		if i > 0 && syms[i-1].addr == s.addr && syms[i-1].mod == s.mod {
 			continue // aliases: keep the first name at an address
 		}
+		if names.Len()+len(s.name) > math.MaxUint32 {
+			break // name offsets are 32-bit; no real kernel comes near
+		}
 		k.addrs = append(k.addrs, s.addr)
-		k.names = append(k.names, s.name)
+		names.WriteString(s.name)
+		k.nameEnd = append(k.nameEnd, uint32(names.Len()))
 		k.modules = append(k.modules, s.mod)
 		m := mods[s.mod]
 		m.Start = min(m.Start, s.addr)
 		m.Limit = max(m.Limit, s.addr+1)
 	}
-	k.frames = make([][]Frame, len(k.addrs))
+	k.names = names.String()
+	k.addrs, k.nameEnd, k.modules = slices.Clip(k.addrs), slices.Clip(k.nameEnd), slices.Clip(k.modules)
+	k.frames = map[int32][]Frame{}
 	k.extendLimits()
 	return k
 }
@@ -162,6 +178,15 @@ func (k *Kallsyms) find(addr uint64) int {
 	return -1
 }
 
+// name is symbol i's name, a slice of the shared string.
+func (k *Kallsyms) name(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = k.nameEnd[i-1]
+	}
+	return k.names[start:k.nameEnd[i]]
+}
+
 // Lookup names one kernel address. The Mapping is the module (or the
 // kernel image) whose symbol covers it, nil when none does.
 func (k *Kallsyms) Lookup(addr uint64) Location {
@@ -169,10 +194,20 @@ func (k *Kallsyms) Lookup(addr uint64) Location {
 	if i < 0 {
 		return Location{Address: addr}
 	}
-	f := k.frames[i]
-	if f == nil {
-		f = []Frame{{Function: k.names[i]}}
-		k.frames[i] = f
+	return Location{Address: addr, Mapping: k.mods[k.modules[i]], Frames: k.framesOf(i)}
+}
+
+// framesOf returns the one-frame answer for symbol i, built once.
+func (k *Kallsyms) framesOf(i int) []Frame {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, ok := k.frames[int32(i)]
+	if !ok {
+		if len(k.frames) >= maxKernelFrames {
+			clear(k.frames)
+		}
+		f = []Frame{{Function: k.name(i)}}
+		k.frames[int32(i)] = f
 	}
-	return Location{Address: addr, Mapping: k.mods[k.modules[i]], Frames: f}
+	return f
 }
