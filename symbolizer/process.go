@@ -93,6 +93,7 @@ func (s *Symbolizer) readMaps(pid int) ([]byte, error) {
 func (s *Symbolizer) openMappings(pid int, maps []Mapping) *process {
 	p := &process{pid: pid, root: fmt.Sprintf("%s/%d/root", s.opts.ProcRoot, pid), nsPid: s.nsPid(pid)}
 	byFile := map[string]*objFile{}
+	maps = codeMappings(maps)
 	for i := range maps {
 		m := &maps[i]
 		pm := procMapping{m: m}
@@ -118,6 +119,27 @@ func (s *Symbolizer) openMappings(pid int, maps []Mapping) *process {
 	}
 	sort.Slice(p.maps, func(i, j int) bool { return p.maps[i].m.Start < p.maps[j].m.Start })
 	return p
+}
+
+// codeMappings returns copies of the executable mappings, the only ones a
+// sampled pc can be in, with their strings copied out of the maps lines
+// they were cut from: what a remembered process keeps is its code
+// mappings, not the whole text of its maps.
+func codeMappings(maps []Mapping) []Mapping {
+	n := 0
+	for i := range maps {
+		if maps[i].Executable() {
+			n++
+		}
+	}
+	out := make([]Mapping, 0, n)
+	for _, m := range maps {
+		if m.Executable() {
+			m.Path, m.Perms, m.Dev = strings.Clone(m.Path), strings.Clone(m.Perms), strings.Clone(m.Dev)
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Symbolizer) openMapped(pid int, m *Mapping, root string) *objFile {
