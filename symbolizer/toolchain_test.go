@@ -3,12 +3,14 @@ package symbolizer
 import (
 	"debug/elf"
 	"debug/gosym"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -155,4 +157,80 @@ func benchToolchain(b *testing.B, opts Options, paths []string, pcs [][]uint64, 
 	b.ReportMetric(float64(total), "pcs")
 	b.ReportMetric(float64(st.BytesHeld)/(1<<20), "MiB-estimated")
 	b.ReportMetric(float64(st.ByteEvictions), "evictions")
+}
+
+// startStopped starts path stopped at its first instruction (traced), so
+// its mappings can be read as an agent sees a process that is about to
+// run. The caller must have locked its OS thread: the tracer is the thread
+// that started it.
+func startStopped(tb testing.TB, path string) *exec.Cmd {
+	tb.Helper()
+	cmd := exec.Command(path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+	if err := cmd.Start(); errors.Is(err, syscall.EPERM) {
+		tb.Skipf("skipped: tracing a child is not permitted here (kernel.yama.ptrace_scope): %v", err)
+	} else if err != nil {
+		tb.Fatalf("starting %s: %v", path, err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(cmd.Process.Pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+		tb.Fatalf("%s did not stop at exec: %v %v", path, err, ws)
+	}
+	return cmd
+}
+
+// BenchmarkShortLivedGoProcesses is the dev machine of the agent: 200
+// short-lived processes of the Go toolchain's binaries, each prepared,
+// sampled at 200 pcs of its own binary and forgotten when it exits. It
+// reports the heap in use at its highest (checked after each process)
+// and at the end, after GC.
+func BenchmarkShortLivedGoProcesses(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	paths := goToolchainBinaries(b)
+	pcs := make([][]uint64, len(paths))
+	for i, p := range paths {
+		pcs[i] = goFuncPCs(b, p)
+	}
+	base := heapInUse()
+	var peak, end uint64
+	var st Stats
+	for b.Loop() {
+		s := New(Options{})
+		peak = 0
+		for n := 0; n < 200; n++ {
+			i := n % len(paths)
+			cmd := startStopped(b, paths[i])
+			addrs := samplePCs(pcs[i], n, 200)
+			if err := s.Prepare(cmd.Process.Pid); err != nil {
+				b.Fatal(err)
+			}
+			if locs := s.User(cmd.Process.Pid, addrs); !locs[0].Named() {
+				b.Fatalf("%s: %#x unnamed", paths[i], addrs[0])
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			s.Forget(cmd.Process.Pid)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+		end = heapInUse()
+		st = s.Stats()
+		runtime.KeepAlive(s)
+		s.Close()
+	}
+	b.ReportMetric(float64(peak-base)/(1<<20), "MiB-heap-peak")
+	b.ReportMetric(float64(end-base)/(1<<20), "MiB-heap-end")
+	b.ReportMetric(float64(st.BytesHeld)/(1<<20), "MiB-estimated")
+}
+
+// samplePCs picks n pcs of pcs, a different stretch for each seed. The
+// binaries are not PIE, so their ELF addresses are their run-time ones.
+func samplePCs(pcs []uint64, seed, n int) []uint64 {
+	out := make([]uint64, n)
+	for k := range out {
+		out[k] = pcs[(seed*7919+k*104729)%len(pcs)]
+	}
+	return out
 }
