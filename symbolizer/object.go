@@ -158,11 +158,22 @@ func (o *objFile) resolve(vaddr uint64) []Frame {
 		}
 	}
 	if o.gotab != nil {
-		if f := o.gotab.frames(vaddr); len(f) > 0 {
+		if f := goTableFrames(o.gotab, vaddr); len(f) > 0 {
 			return f
 		}
 	}
 	return o.syms.lookup(vaddr)
+}
+
+// goTableFrames asks the Go table, turning a parser panic on a malformed
+// table into no answer, as for the other parsers.
+func goTableFrames(t goLines, pc uint64) (out []Frame) {
+	defer func() {
+		if recover() != nil {
+			out = nil
+		}
+	}()
+	return t.frames(pc)
 }
 
 // parse reads symbols, the Go table and DWARF, from the file itself or a
