@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ type agent struct {
 	wg       sync.WaitGroup
 }
 
+// Memory: the symbolizer's byte budget in the agent, and the soft limit
+// the Go runtime is asked to keep the heap under (unless GOMEMLIMIT is set),
+// so garbage is collected before the process grows instead of after.
+const (
+	agentSymbolBytes = 32 << 20
+	agentMemoryLimit = 128 << 20
+)
+
 // queuedSink is a profile sink behind its bounded retry queue.
 type queuedSink interface {
 	Name() string
@@ -53,6 +62,9 @@ type queuedSink interface {
 // start, a sink or a listener that can't be set up, stops the start.
 func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ *agent, err error) {
 	a := &agent{cfg: cfg, log: slog.Default().With("component", "agent"), start: time.Now()}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(agentMemoryLimit)
+	}
 	ctx, cancel := context.WithCancel(parent)
 	a.cancel = cancel
 	defer func() {
@@ -99,7 +111,9 @@ func (a *agent) openProfiler() error {
 		return explainOpenError(err)
 	}
 	a.sampler = s
-	a.symbols = symbolizer.New(symbolizer.Options{})
+	// Half the symbolizer's default budget: the agent shares its memory
+	// with the web view's retained profiles and runs for months.
+	a.symbols = symbolizer.New(symbolizer.Options{MaxBytes: agentSymbolBytes})
 	host, _ := os.Hostname()
 	a.cont = profiler.NewContinuous(s, a.symbols, profiler.ContinuousOptions{
 		Frequency: a.cfg.Profiler.Frequency, Interval: a.cfg.Profiler.Interval, DrainInterval: drain,
