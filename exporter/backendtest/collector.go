@@ -123,15 +123,30 @@ func (c *Collector) healthy() error {
 
 // Metrics returns every batch of metrics the Collector has written so far.
 func (c *Collector) Metrics() ([]pmetric.Metrics, error) {
-	b, err := os.ReadFile(c.MetricsFile)
+	var u pmetric.JSONUnmarshaler
+	return readJSONLines(c.MetricsFile, u.UnmarshalMetrics)
+}
+
+// WaitMetrics polls the file output until done accepts it, returning the
+// batches; the test fails if that does not happen within timeout.
+func (c *Collector) WaitMetrics(tb testing.TB, timeout time.Duration, done func([]pmetric.Metrics) bool) []pmetric.Metrics {
+	tb.Helper()
+	return waitFor(tb, timeout, c.MetricsFile, c.Metrics, done)
+}
+
+// readJSONLines parses every complete line of an OTLP-JSON file the
+// Collector writes; the Collector may be mid-line, so a last line without
+// its newline is left for the next read. A missing file is no batches yet.
+func readJSONLines[T any](path string, parse func([]byte) (T, error)) ([]T, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var out []pmetric.Metrics
-	var u pmetric.JSONUnmarshaler
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	var out []T
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -139,30 +154,30 @@ func (c *Collector) Metrics() ([]pmetric.Metrics, error) {
 		if len(line) == 0 {
 			continue
 		}
-		md, err := u.UnmarshalMetrics(line)
+		v, err := parse(line)
 		if err != nil {
-			return out, fmt.Errorf("parsing %s: %w", c.MetricsFile, err)
+			return out, fmt.Errorf("parsing %s: %w", path, err)
 		}
-		out = append(out, md)
+		out = append(out, v)
 	}
 	return out, sc.Err()
 }
 
-// WaitMetrics polls the file output until done accepts it, returning the
-// batches; the test fails if that does not happen within timeout.
-func (c *Collector) WaitMetrics(tb testing.TB, timeout time.Duration, done func([]pmetric.Metrics) bool) []pmetric.Metrics {
+// waitFor polls read until done accepts what it returns, failing the test
+// after timeout.
+func waitFor[T any](tb testing.TB, timeout time.Duration, file string, read func() ([]T, error), done func([]T) bool) []T {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		mds, err := c.Metrics()
+		got, err := read()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if done(mds) {
-			return mds
+		if done(got) {
+			return got
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("collector output not as expected after %v (%d batches in %s)", timeout, len(mds), c.MetricsFile)
+			tb.Fatalf("collector output not as expected after %v (%d batches in %s)", timeout, len(got), file)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
