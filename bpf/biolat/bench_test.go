@@ -1,8 +1,9 @@
 package biolat
 
 import (
-	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"testing"
+
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 )
 
 // BenchmarkDirectRead drives each strategy with single-block O_DIRECT reads

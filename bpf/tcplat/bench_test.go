@@ -1,10 +1,11 @@
 package tcplat
 
 import (
-	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"io"
 	"net"
 	"testing"
+
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 )
 
 // BenchmarkLoopbackConnect drives the connect and RTT programs with
