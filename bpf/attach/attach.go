@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoStrategy is returned when no strategy of a hook could attach.
@@ -43,7 +45,7 @@ func First(hook string, strategies []Strategy, skip map[string]bool) (Report, er
 			r.Attempts = append(r.Attempts, Attempt{s.Name, errSkipped})
 			continue
 		}
-		err := s.Try()
+		err := explain(s.Try())
 		r.Attempts = append(r.Attempts, Attempt{s.Name, err})
 		if err == nil {
 			r.Chosen = s.Name
@@ -54,6 +56,26 @@ func First(hook string, strategies []Strategy, skip map[string]bool) (Report, er
 }
 
 var errSkipped = errors.New("disabled by configuration")
+
+// refusedError replaces the eBPF library's text for EPERM, which suggests
+// raising RLIMIT_MEMLOCK: vigil raises it itself before loading, and from
+// Linux 5.11 on it no longer applies, so for a privileged vigil the usual
+// causes are others. The original error stays reachable with errors.Is/As.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string {
+	return "the kernel refused it (operation not permitted): kernel lockdown, a security module, " +
+		"or a kernel that does not allow this program type; before Linux 5.11 also RLIMIT_MEMLOCK"
+}
+
+func (e refusedError) Unwrap() error { return e.err }
+
+func explain(err error) error {
+	if err != nil && errors.Is(err, unix.EPERM) {
+		return refusedError{err}
+	}
+	return err
+}
 
 func (r Report) reasons() string {
 	parts := make([]string, 0, len(r.Attempts))
