@@ -62,7 +62,7 @@ func exponentialHistogram(series []hist.Series, w window) metricdata.Exponential
 // buckets at both ends (the offset moves with them).
 func exponentialPoint(s hist.Series, w window) metricdata.ExponentialHistogramDataPoint[float64] {
 	h := s.Hist
-	lo, hi := trimZeros(h.Counts)
+	lo, hi := hist.NonEmpty(h.Counts)
 	return metricdata.ExponentialHistogramDataPoint[float64]{
 		Attributes: attrSet(s.Attrs),
 		StartTime:  w.start,
@@ -107,19 +107,6 @@ func counterSum(series []hist.CounterSeries, w window) metricdata.Sum[int64] {
 		})
 	}
 	return out
-}
-
-// trimZeros returns the range [lo, hi) of counts without empty buckets at
-// either end; an all-empty slice gives an empty range.
-func trimZeros(c []uint64) (lo, hi int) {
-	hi = len(c)
-	for lo < hi && c[lo] == 0 {
-		lo++
-	}
-	for hi > lo && c[hi-1] == 0 {
-		hi--
-	}
-	return lo, hi
 }
 
 func attrSet(m map[string]string) attribute.Set {

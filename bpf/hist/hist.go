@@ -15,8 +15,11 @@ package hist
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
+	"strings"
 )
 
 // MaxBuckets is the number of bucket slots compiled into the BPF programs'
@@ -173,4 +176,41 @@ type Reading struct {
 type CounterSeries struct {
 	Attrs map[string]string
 	Value uint64
+}
+
+// NonEmpty returns the range [lo, hi) of counts without the empty buckets
+// at either end; all-empty counts give an empty range.
+func NonEmpty(counts []uint64) (lo, hi int) {
+	hi = len(counts)
+	for lo < hi && counts[lo] == 0 {
+		lo++
+	}
+	for hi > lo && counts[hi-1] == 0 {
+		hi--
+	}
+	return lo, hi
+}
+
+// Trimmed returns a copy of h without its empty edge buckets, so it never
+// aliases h's counts. With no bucketed values Counts is nil and Offset 0.
+func (h Histogram) Trimmed() Histogram {
+	lo, hi := NonEmpty(h.Counts)
+	out := h
+	out.Offset = h.Offset + int32(lo)
+	out.Counts = append([]uint64(nil), h.Counts[lo:hi]...)
+	if len(out.Counts) == 0 {
+		out.Offset, out.Counts = 0, nil
+	}
+	return out
+}
+
+// SeriesKey identifies a series across readings: the metric name and its
+// attributes in sorted order.
+func SeriesKey(name string, attrs map[string]string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		b.WriteString("\x00" + k + "=" + attrs[k])
+	}
+	return b.String()
 }

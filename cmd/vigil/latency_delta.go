@@ -1,26 +1,8 @@
 package main
 
 import (
-	"sort"
-	"strings"
-
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 )
-
-// seriesKey tells series apart across readings: metric name plus attributes.
-func seriesKey(name string, attrs map[string]string) string {
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(name)
-	for _, k := range keys {
-		b.WriteString("\x00" + k + "=" + attrs[k])
-	}
-	return b.String()
-}
 
 // snapshot remembers the cumulative values last printed, so each interval
 // shows only what happened in it, as BCC's tools do when they clear maps.
@@ -41,13 +23,13 @@ func (s *snapshot) since(readings []hist.Reading) []hist.Reading {
 		d := r
 		d.Histograms = make([]hist.Series, len(r.Histograms))
 		for i, series := range r.Histograms {
-			k := seriesKey(r.Name, series.Attrs)
+			k := hist.SeriesKey(r.Name, series.Attrs)
 			d.Histograms[i] = hist.Series{Attrs: series.Attrs, Hist: histDelta(series.Hist, s.hists[k])}
 			s.hists[k] = series.Hist
 		}
 		d.Counters = make([]hist.CounterSeries, len(r.Counters))
 		for i, c := range r.Counters {
-			k := seriesKey(r.Name, c.Attrs)
+			k := hist.SeriesKey(r.Name, c.Attrs)
 			d.Counters[i] = hist.CounterSeries{Attrs: c.Attrs, Value: sub(c.Value, s.counters[k])}
 			s.counters[k] = c.Value
 		}

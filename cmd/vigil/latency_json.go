@@ -71,7 +71,7 @@ func jsonHistogram(r hist.Reading, s hist.Series) (jsonMetric, error) {
 	if err != nil {
 		return jsonMetric{}, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	lo, hi := trimRange(h.Counts)
+	lo, hi := hist.NonEmpty(h.Counts)
 	count, zero, scale, offset := h.Count, h.ZeroCount, h.Scale, h.Offset+int32(lo)
 	sum := float64(h.SumNs) / 1e9
 	m := jsonMetric{Name: r.Name, Unit: r.Unit, Attributes: nonNil(s.Attrs), Count: &count, SumSeconds: &sum,
@@ -80,18 +80,6 @@ func jsonHistogram(r hist.Reading, s hist.Series) (jsonMetric, error) {
 		m.Octaves = append(m.Octaves, jsonOctave{LeSeconds: math.Ldexp(1, int(o.Exp)), Count: o.Count})
 	}
 	return m, nil
-}
-
-// trimRange drops empty buckets at both ends.
-func trimRange(c []uint64) (lo, hi int) {
-	hi = len(c)
-	for lo < hi && c[lo] == 0 {
-		lo++
-	}
-	for hi > lo && c[hi-1] == 0 {
-		hi--
-	}
-	return lo, hi
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -13,25 +13,6 @@ func bucketLower(scale, index int32) float64 {
 	return math.Exp2(float64(index) / float64(int64(1)<<scale))
 }
 
-// trimmed copies h without its leading and trailing empty buckets, so the
-// store holds only the occupied span and never aliases the caller's slice.
-func trimmed(h hist.Histogram) hist.Histogram {
-	lo, hi := 0, len(h.Counts)
-	for lo < hi && h.Counts[lo] == 0 {
-		lo++
-	}
-	for hi > lo && h.Counts[hi-1] == 0 {
-		hi--
-	}
-	out := h
-	out.Offset = h.Offset + int32(lo)
-	out.Counts = append([]uint64(nil), h.Counts[lo:hi]...)
-	if len(out.Counts) == 0 {
-		out.Offset = 0
-	}
-	return out
-}
-
 // delta is cur minus prev, bucket by bucket, for two cumulative readings of
 // the same series (prev's counts never exceed cur's). A scale change means
 // the program was reloaded: cur is then everything there is.
@@ -50,7 +31,7 @@ func delta(cur, prev hist.Histogram) hist.Histogram {
 			out.Counts[j] = sub(out.Counts[j], c)
 		}
 	}
-	return trimmed(out)
+	return out.Trimmed()
 }
 
 func sub(a, b uint64) uint64 {

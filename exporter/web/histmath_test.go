@@ -45,7 +45,7 @@ func TestBucketBoundsContainTheirValues(t *testing.T) {
 	// edge of its bucket (OTel buckets are lower-exclusive).
 	for _, scale := range []int32{0, 3, 4} {
 		for _, ns := range []uint64{1_000_000_000, 2_000_000_000, 1_500_000, 1001, 999_999_999_999} {
-			d := distOf(trimmed(histOf(t, scale, ns)), 0)
+			d := distOf(histOf(t, scale, ns).Trimmed(), 0)
 			if len(d.Buckets) != 1 {
 				t.Fatalf("scale %d, %d ns: %d buckets", scale, ns, len(d.Buckets))
 			}
@@ -55,7 +55,7 @@ func TestBucketBoundsContainTheirValues(t *testing.T) {
 			}
 		}
 	}
-	d := distOf(trimmed(histOf(t, 0, 1_000_000_000)), 0)
+	d := distOf(histOf(t, 0, 1_000_000_000).Trimmed(), 0)
 	if d.Buckets[0].Lower != 0.5 || d.Buckets[0].Upper != 1 {
 		t.Errorf("1 s at scale 0: (%v, %v], want exactly (0.5, 1]", d.Buckets[0].Lower, d.Buckets[0].Upper)
 	}
@@ -65,7 +65,7 @@ func TestQuantileEdges(t *testing.T) {
 	if _, ok := quantile(hist.Histogram{Scale: 3}, 0.5); ok {
 		t.Error("empty histogram has a median")
 	}
-	d := distOf(trimmed(histOf(t, 3)), 0)
+	d := distOf(histOf(t, 3).Trimmed(), 0)
 	if d.P50 != nil || d.P99 != nil || len(d.Buckets) != 0 {
 		t.Errorf("empty: %+v", d)
 	}
@@ -94,7 +94,7 @@ func TestQuantileEdges(t *testing.T) {
 	}
 	// Overflow: values past the last bound sit in the last bucket.
 	h = histOf(t, 0, 1<<50)
-	d = distOf(trimmed(h), 0)
+	d = distOf(h.Trimmed(), 0)
 	if d.Overflow != 1 || d.P99 == nil || *d.P99 > d.Buckets[len(d.Buckets)-1].Upper {
 		t.Errorf("overflow: %+v", d)
 	}
@@ -103,15 +103,15 @@ func TestQuantileEdges(t *testing.T) {
 	for i := range 1000 {
 		spread = append(spread, uint64(1_000_000*math.Pow(2, float64(i)/100)))
 	}
-	d = distOf(trimmed(histOf(t, 3, spread...)), 0)
+	d = distOf(histOf(t, 3, spread...).Trimmed(), 0)
 	if !(*d.P50 < *d.P90 && *d.P90 < *d.P99) || math.Abs(*d.P50-0.032) > 0.032*0.09 {
 		t.Errorf("spread: p50 %g p90 %g p99 %g, want increasing, p50 ≈ 32 ms", *d.P50, *d.P90, *d.P99)
 	}
 }
 
 func TestDeltaAlignsOffsetsAndRestarts(t *testing.T) {
-	prev := trimmed(histOf(t, 3, 2_000, 1_000_000))
-	cur := trimmed(histOf(t, 3, 2_000, 1_000_000, 1_000_000, 5_000_000_000, 0))
+	prev := histOf(t, 3, 2_000, 1_000_000).Trimmed()
+	cur := histOf(t, 3, 2_000, 1_000_000, 1_000_000, 5_000_000_000, 0).Trimmed()
 	d := delta(cur, prev)
 	if d.Count != 3 || d.ZeroCount != 1 || d.SumNs != 5_001_000_000 {
 		t.Fatalf("delta %+v", d)
@@ -170,7 +170,7 @@ func TestLastMinuteAndHistory(t *testing.T) {
 	if len(v.Counters) != 1 || v.Counters[0].Rate == nil || *v.Counters[0].Rate != 0 {
 		t.Errorf("counters %+v", v.Counters)
 	}
-	s.hists.series[seriesKey("vigil.read.duration", map[string]string{"vigil.hook": "read"})].checkBounds(t)
+	s.hists.series[hist.SeriesKey("vigil.read.duration", map[string]string{"vigil.hook": "read"})].checkBounds(t)
 }
 
 func (sr *histSeries) checkBounds(t *testing.T) {
@@ -191,7 +191,7 @@ func TestReadingsStayBounded(t *testing.T) {
 		clock.t = last
 		s.AddReadings(last, reading(histOf(t, 3, uint64(i+1)*1000)))
 	}
-	sr := s.hists.series[seriesKey("vigil.read.duration", map[string]string{"vigil.hook": "read"})]
+	sr := s.hists.series[hist.SeriesKey("vigil.read.duration", map[string]string{"vigil.hook": "read"})]
 	sr.checkBounds(t)
 	if len(sr.points) != maxPoints || sr.points[len(sr.points)-1].at != last {
 		t.Errorf("%d points ending %v", len(sr.points), sr.points[len(sr.points)-1].at)

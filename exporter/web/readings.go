@@ -1,8 +1,6 @@
 package web
 
 import (
-	"sort"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -124,7 +122,7 @@ func (hs *histStore) forget(cut time.Time) {
 }
 
 func (hs *histStore) histSeriesFor(info metricInfo, attrs map[string]string) *histSeries {
-	k := seriesKey(info.name, attrs)
+	k := hist.SeriesKey(info.name, attrs)
 	if sr, ok := hs.series[k]; ok {
 		sr.metric = info
 		return sr
@@ -139,7 +137,7 @@ func (hs *histStore) histSeriesFor(info metricInfo, attrs map[string]string) *hi
 }
 
 func (hs *histStore) counterFor(info metricInfo, attrs map[string]string) *counterSeries {
-	k := seriesKey(info.name, attrs)
+	k := hist.SeriesKey(info.name, attrs)
 	if c, ok := hs.counters[k]; ok {
 		c.metric = info
 		return c
@@ -156,7 +154,7 @@ func (hs *histStore) counterFor(info metricInfo, attrs map[string]string) *count
 // add appends one cumulative reading: an interval point against the
 // previous snapshot, then the snapshot itself.
 func (sr *histSeries) add(at time.Time, h hist.Histogram, cut time.Time) {
-	h = trimmed(h)
+	h = h.Trimmed()
 	if n := len(sr.snaps); n > 0 {
 		last := sr.snaps[n-1]
 		switch {
@@ -220,21 +218,6 @@ func (c *counterSeries) add(at time.Time, v uint64) {
 		c.hasPrev = false // first reading or a restart
 	}
 	c.value, c.at = v, at
-}
-
-// seriesKey identifies a series by metric name and sorted attributes.
-func seriesKey(name string, attrs map[string]string) string {
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(name)
-	for _, k := range keys {
-		b.WriteString("\x00" + k + "=" + attrs[k])
-	}
-	return b.String()
 }
 
 func copyAttrs(a map[string]string) map[string]string {
