@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -74,7 +75,7 @@ func (c *checker) otlp(o OTLP) {
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 func (c *checker) headers(path string, h map[string]string) {
-	for _, k := range sortedKeys(h) {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		if !headerName.MatchString(k) {
 			c.addf(path+"."+k, "is not a valid HTTP header name")
 		}
@@ -105,19 +106,9 @@ func (c *checker) pyroscope(p Pyroscope) {
 	if strings.ContainsAny(p.TenantID, "\r\n\x00") {
 		c.addf("sinks.pyroscope.tenant_id", "must not contain line breaks or NUL")
 	}
-	for _, k := range sortedKeys(p.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
 		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 			c.addf("sinks.pyroscope.labels."+k, "is not a valid label name (letters, digits, _ and ., not starting with a digit or __)")
 		}
 	}
-}
-
-// sortedKeys orders map keys so problems come out the same every run.
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

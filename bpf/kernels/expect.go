@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -81,7 +82,7 @@ func Check(r Run, exps []Expectation) (mismatches []Mismatch, applied bool) {
 		}
 	}
 	got := chains(r.Result)
-	for _, hook := range sortedKeys(toChains(best)) {
+	for _, hook := range slices.Sorted(maps.Keys(toChains(best))) {
 		e := best[hook]
 		if !slices.Equal(got[hook], e.Chain) && !(len(got[hook]) == 0 && len(e.Chain) == 0) {
 			mismatches = append(mismatches, Mismatch{Expectation: e, Got: got[hook]})

@@ -3,7 +3,8 @@ package kernels
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -52,7 +53,7 @@ func PrintTable(w io.Writer, runs []Run) {
 
 func rows(r Run) [][]string {
 	chains := chains(r.Result)
-	hooks := sortedKeys(chains)
+	hooks := slices.Sorted(maps.Keys(chains))
 	covered := map[string]bool{}
 	var out [][]string
 	for _, h := range hooks {
@@ -231,13 +232,4 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,7 +3,8 @@ package profilesink
 import (
 	"crypto/rand"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -92,12 +93,12 @@ func timeSpan(p *Profile) (time.Time, int64) {
 
 func sampleAttrs(dict *dictionary, s *profile.Sample) []int32 {
 	var idx []int32
-	for _, k := range sortedKeys(s.Label) {
+	for _, k := range slices.Sorted(maps.Keys(s.Label)) {
 		for _, v := range s.Label[k] {
 			idx = append(idx, dict.strAttr(attrName(k), v))
 		}
 	}
-	for _, k := range sortedKeys(s.NumLabel) {
+	for _, k := range slices.Sorted(maps.Keys(s.NumLabel)) {
 		for j, v := range s.NumLabel[k] {
 			unit := ""
 			if units := s.NumUnit[k]; j < len(units) {
@@ -114,15 +115,6 @@ func attrName(label string) string {
 		return n
 	}
 	return label
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func newProfileID() pprofile.ProfileID {

@@ -3,7 +3,9 @@ package web
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 
 	"github.com/google/pprof/profile"
@@ -87,7 +89,7 @@ func buildFlame(entries []entry) *FlameNode {
 	}
 	minValue := int64(float64(total) * minFlameFraction)
 	root := &FlameNode{Name: "all"}
-	for _, svc := range sortedKeys(byService) {
+	for _, svc := range slices.Sorted(maps.Keys(byService)) {
 		b := newFlameBuilder(svc)
 		for _, e := range byService[svc] {
 			b.addProfile(e.p.Pprof)

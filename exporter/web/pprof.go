@@ -3,7 +3,8 @@ package web
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/google/pprof/profile"
 )
@@ -33,7 +34,7 @@ func mergeProfiles(entries []entry) (p *profile.Profile, skipped int, err error)
 		byService[e.p.Service] = append(byService[e.p.Service], e.p.Pprof)
 	}
 	merged := make([]*profile.Profile, 0, len(byService))
-	for _, svc := range sortedKeys(byService) {
+	for _, svc := range slices.Sorted(maps.Keys(byService)) {
 		m, err := profile.Merge(byService[svc])
 		if err != nil {
 			return nil, skipped, fmt.Errorf("merging profiles of service %q: %w", svc, err)
@@ -78,13 +79,4 @@ func labelSamples(m *profile.Profile, service string) {
 		}
 		s.Label[ServiceLabel] = []string{service}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

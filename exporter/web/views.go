@@ -1,7 +1,9 @@
 package web
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -140,7 +142,7 @@ func processesOf(entries []entry) []processView {
 // histogramsView renders every series. Called with s.mu held.
 func (hs *histStore) view() histogramsView {
 	byMetric := map[string]*metricView{}
-	for _, k := range sortedKeys(hs.series) {
+	for _, k := range slices.Sorted(maps.Keys(hs.series)) {
 		sr := hs.series[k]
 		mv := byMetric[sr.metric.name]
 		if mv == nil {
@@ -150,10 +152,10 @@ func (hs *histStore) view() histogramsView {
 		mv.Series = append(mv.Series, sr.view())
 	}
 	out := histogramsView{Metrics: []metricView{}, Counters: []counterView{}}
-	for _, name := range sortedKeys(byMetric) {
+	for _, name := range slices.Sorted(maps.Keys(byMetric)) {
 		out.Metrics = append(out.Metrics, *byMetric[name])
 	}
-	for _, k := range sortedKeys(hs.counters) {
+	for _, k := range slices.Sorted(maps.Keys(hs.counters)) {
 		out.Counters = append(out.Counters, hs.counters[k].view())
 	}
 	return out
