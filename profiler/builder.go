@@ -34,7 +34,8 @@ type Builder struct {
 	samples  map[sampleKey]*profile.Sample
 	// userLocs remembers, per process, what an address resolved to, so an
 	// address seen again in a later batch is not symbolized twice.
-	userLocs   map[pidAddr]*profile.Location
+	// Keyed by pid first so an exec forgets one process in O(1).
+	userLocs   map[uint32]map[uint64]*profile.Location
 	kernelLocs map[uint64]*profile.Location
 	unnamed    map[*profile.Mapping]bool // mappings with at least one unnamed location
 
@@ -66,11 +67,6 @@ type locKey struct {
 	name    string // only for synthetic and unmapped frames
 }
 
-type pidAddr struct {
-	pid  uint32
-	addr uint64
-}
-
 type sampleKey struct {
 	stack string // location IDs joined
 	pid   uint32
@@ -85,7 +81,7 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 		sym: sym, period: period, start: start,
 		mappings: map[mappingKey]*profile.Mapping{}, funcs: map[funcKey]*profile.Function{},
 		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
-		userLocs: map[pidAddr]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
+		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
 		unnamed: map[*profile.Mapping]bool{},
 		stats:   Stats{Lost: map[string]uint64{}},
 	}
@@ -105,11 +101,7 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 // ForgetProcess drops the cached locations of pid, for when it execs and
 // the same addresses start meaning something else.
 func (b *Builder) ForgetProcess(pid uint32) {
-	for k := range b.userLocs {
-		if k.pid == pid {
-			delete(b.userLocs, k)
-		}
-	}
+	delete(b.userLocs, pid)
 }
 
 // Add symbolizes a drained batch and adds it to the profile, lost samples

@@ -62,11 +62,11 @@ type Continuous struct {
 	opts  ContinuousOptions
 	procs *procCache
 
-	mu       sync.Mutex
-	groups   map[string]*groupState
-	start    time.Time
-	stats    ContinuousStats
-	execPIDs map[uint32]bool
+	mu     sync.Mutex
+	groups map[string]*groupState
+	start  time.Time
+	stats  ContinuousStats
+	ann    announcements
 }
 
 type groupState struct {
@@ -92,8 +92,8 @@ func NewContinuous(sampler Sampler, symbols interface {
 	return &Continuous{
 		sampler: sampler, symbols: symbols, opts: opts,
 		procs:  newProcCache(opts.MaxProcesses, opts.Proc.Root),
-		groups: map[string]*groupState{}, execPIDs: map[uint32]bool{},
-		stats: ContinuousStats{Lost: map[string]uint64{}},
+		groups: map[string]*groupState{},
+		stats:  ContinuousStats{Lost: map[string]uint64{}},
 	}
 }
 
@@ -101,11 +101,8 @@ func NewContinuous(sampler Sampler, symbols interface {
 // profiles (and a last time with the partial interval when stopping).
 // emit must not block for long: hand the profiles to queues.
 func (c *Continuous) Run(ctx context.Context, emit func([]Group)) error {
-	go func() {
-		if err := c.sampler.WatchProcesses(c.onEvent); err != nil {
-			slog.Warn("process announcements stopped", "component", "profiler", "err", err)
-		}
-	}()
+	c.ann = announcements{prep: c.symbols, also: func(e cpuprofile.Event) { c.procs.put(c.opts.Proc.Read(e.PID)) }}
+	c.ann.watch(c.sampler)
 	c.start = time.Now()
 	drain := time.NewTicker(c.opts.DrainInterval)
 	defer drain.Stop()
@@ -140,18 +137,6 @@ func (c *Continuous) Stats() ContinuousStats {
 	return s
 }
 
-func (c *Continuous) onEvent(e cpuprofile.Event) {
-	if err := c.symbols.Prepare(int(e.PID)); err != nil {
-		slog.Debug("capturing mappings failed", "component", "profiler", "pid", e.PID, "err", err)
-	}
-	c.procs.put(c.opts.Proc.Read(e.PID))
-	if e.Kind == cpuprofile.Exec {
-		c.mu.Lock()
-		c.execPIDs[e.PID] = true
-		c.mu.Unlock()
-	}
-}
-
 func (c *Continuous) drainOnce() error {
 	batch, err := c.sampler.Drain()
 	if batch == nil {
@@ -159,11 +144,10 @@ func (c *Continuous) drainOnce() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for pid := range c.execPIDs {
+	for _, pid := range c.ann.takeExecs() {
 		for _, g := range c.groups {
 			g.b.ForgetProcess(pid)
 		}
-		delete(c.execPIDs, pid)
 	}
 	for r, n := range batch.Lost {
 		c.stats.Lost[r] += n

@@ -26,11 +26,16 @@ func (b *Builder) resolveUser(samples []cpuprofile.Sample) {
 	want := map[uint32][]uint64{}
 	for i := range samples {
 		s := &samples[i]
+		known := b.userLocs[s.PID]
+		if known == nil && len(s.User) > 0 {
+			known = map[uint64]*profile.Location{}
+			b.userLocs[s.PID] = known
+		}
 		for j := range s.User {
 			a := callSite(s.User, j)
-			if _, ok := b.userLocs[pidAddr{s.PID, a}]; !ok {
+			if _, ok := known[a]; !ok {
 				want[s.PID] = append(want[s.PID], a)
-				b.userLocs[pidAddr{s.PID, a}] = nil // placeholder: asked once
+				known[a] = nil // placeholder: asked once
 			}
 		}
 	}
@@ -38,7 +43,7 @@ func (b *Builder) resolveUser(samples []cpuprofile.Sample) {
 		locs := b.sym.User(int(pid), addrs)
 		for i, l := range locs {
 			if i < len(addrs) {
-				b.userLocs[pidAddr{pid, addrs[i]}] = b.location(l, false)
+				b.userLocs[pid][addrs[i]] = b.location(l, false)
 			}
 		}
 	}
@@ -153,7 +158,7 @@ func (b *Builder) addSample(s *cpuprofile.Sample) {
 		stack = append(stack, b.synthetic("[kernel stack lost]"))
 	}
 	for j := range s.User {
-		stack = appendLoc(stack, b.userLocs[pidAddr{s.PID, callSite(s.User, j)}])
+		stack = appendLoc(stack, b.userLocs[s.PID][callSite(s.User, j)])
 	}
 	if s.UserLost {
 		stack = append(stack, b.synthetic("[user stack lost]"))

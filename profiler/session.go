@@ -3,7 +3,6 @@ package profiler
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -39,21 +38,17 @@ type Session struct {
 	Interval  time.Duration                        // how often to drain
 	Progress  func(elapsed time.Duration, s Stats) // optional, called after each drain
 
-	mu      sync.Mutex // guards builder against the watcher goroutine
+	mu      sync.Mutex // guards builder between drains and Stats
 	builder *Builder
-	execs   map[uint32]bool
+	ann     announcements
 }
 
 // Run samples until ctx is done (or duration passes) and returns the profile.
 func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Profile, error) {
 	start := time.Now()
 	s.builder = NewBuilder(s.Symbols, s.Frequency, start)
-	s.execs = map[uint32]bool{}
-	go func() {
-		if err := s.Sampler.WatchProcesses(s.onEvent); err != nil {
-			slog.Warn("process announcements stopped", "component", "profiler", "err", err)
-		}
-	}()
+	s.ann = announcements{prep: s.Symbols}
+	s.ann.watch(s.Sampler)
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	tick := time.NewTicker(s.Interval)
@@ -86,17 +81,6 @@ func (s *Session) Stats() Stats {
 	return s.builder.Stats()
 }
 
-func (s *Session) onEvent(e cpuprofile.Event) {
-	if err := s.Symbols.Prepare(int(e.PID)); err != nil {
-		slog.Debug("capturing mappings failed", "component", "profiler", "pid", e.PID, "err", err)
-	}
-	if e.Kind == cpuprofile.Exec {
-		s.mu.Lock()
-		s.execs[e.PID] = true
-		s.mu.Unlock()
-	}
-}
-
 func (s *Session) drainOnce() error {
 	batch, err := s.Sampler.Drain()
 	if batch == nil {
@@ -104,12 +88,8 @@ func (s *Session) drainOnce() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Addresses seen before an exec meant the old image: drop them. Samples
-	// of this batch taken before the exec are symbolized against the new
-	// image, a small error confined to the exec itself.
-	for pid := range s.execs {
+	for _, pid := range s.ann.takeExecs() {
 		s.builder.ForgetProcess(pid)
-		delete(s.execs, pid)
 	}
 	s.builder.Add(batch)
 	return err
