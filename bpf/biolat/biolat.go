@@ -49,11 +49,10 @@ var log = slog.With("component", "biolat")
 // Open loads the programs and attaches them with the first strategy that
 // works; the error wraps attach.ErrNoStrategy when none does.
 func Open(opts Options) (*Program, error) {
-	layout, err := histmap.DefaultLayout(opts.Scale)
+	layout, err := histmap.Prepare(opts.Scale, 0)
 	if err != nil {
 		return nil, err
 	}
-	histmap.RaiseMemlock() // kernels before 5.11 charge maps to RLIMIT_MEMLOCK
 	spec, err := loadBiolat()
 	if err != nil {
 		return nil, fmt.Errorf("loading biolat spec: %w", err)

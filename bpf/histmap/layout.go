@@ -88,3 +88,19 @@ func setVar(spec *ebpf.CollectionSpec, name string, v any) error {
 	}
 	return nil
 }
+
+// Prepare is what every latency program does before loading: the bucket
+// layout for scale, a check of the series cap (0 where a program has no
+// breakdown), and the RLIMIT_MEMLOCK raise kernels before 5.11 need.
+// Its errors are the caller's bad options, never attach failures.
+func Prepare(scale int32, maxSeries int) (*hist.Layout, error) {
+	layout, err := DefaultLayout(scale)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckMaxSeries(maxSeries); err != nil {
+		return nil, err
+	}
+	RaiseMemlock()
+	return layout, nil
+}

@@ -66,14 +66,10 @@ type Program struct {
 // When none does, the error wraps attach.ErrNoStrategy and names each
 // strategy's reason.
 func Open(opts Options) (*Program, error) {
-	layout, err := histmap.DefaultLayout(opts.Scale)
+	layout, err := histmap.Prepare(opts.Scale, opts.MaxSeries)
 	if err != nil {
 		return nil, fmt.Errorf("read latency: %w", err)
 	}
-	if err := histmap.CheckMaxSeries(opts.MaxSeries); err != nil {
-		return nil, fmt.Errorf("read latency: %w", err)
-	}
-	histmap.RaiseMemlock()
 	p := &Program{layout: layout, opts: opts}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {

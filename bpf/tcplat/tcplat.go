@@ -52,11 +52,10 @@ var log = slog.With("component", "tcplat")
 // Open loads the programs and attaches every hook it can. It fails, with an
 // error wrapping attach.ErrNoStrategy, only when no hook attaches at all.
 func Open(opts Options) (*Program, error) {
-	layout, err := histmap.DefaultLayout(opts.Scale)
+	layout, err := histmap.Prepare(opts.Scale, 0)
 	if err != nil {
 		return nil, err
 	}
-	histmap.RaiseMemlock() // kernels before 5.11 charge maps to RLIMIT_MEMLOCK
 	spec, err := loadTcplat()
 	if err != nil {
 		return nil, fmt.Errorf("loading tcplat spec: %w", err)
