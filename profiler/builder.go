@@ -148,13 +148,7 @@ func (b *Builder) Stats() Stats {
 func (b *Builder) Profile(end time.Time) (*profile.Profile, error) {
 	p := b.prof
 	p.DurationNanos = end.Sub(b.start).Nanoseconds()
-	for _, m := range p.Mapping {
-		named := !b.unnamed[m]
-		m.HasFunctions = named && b.mappingHasLocations(m)
-		m.HasFilenames = m.HasFunctions && b.allLines(m, func(l profile.Line) bool { return l.Function.Filename != "" })
-		m.HasLineNumbers = m.HasFunctions && b.allLines(m, func(l profile.Line) bool { return l.Line != 0 })
-		m.HasInlineFrames = m.HasLineNumbers
-	}
+	b.setMappingFlags()
 	keys := make([]sampleKey, 0, len(b.samples))
 	for k := range b.samples {
 		keys = append(keys, k)
@@ -196,27 +190,30 @@ func lostComment(lost map[string]uint64) string {
 	return s
 }
 
-func (b *Builder) mappingHasLocations(m *profile.Mapping) bool {
-	for _, l := range b.prof.Location {
-		if l.Mapping == m {
-			return true
-		}
+// setMappingFlags sets each mapping's Has* flags, which promise a property
+// of all of its locations, in one pass over the locations.
+func (b *Builder) setMappingFlags() {
+	type flags struct{ any, files, lines bool }
+	seen := make(map[*profile.Mapping]*flags, len(b.prof.Mapping))
+	for _, m := range b.prof.Mapping {
+		seen[m] = &flags{files: true, lines: true}
 	}
-	return false
-}
-
-// allLines reports whether every line of every location in m satisfies ok:
-// the Has* flags promise a property of all of a mapping's locations.
-func (b *Builder) allLines(m *profile.Mapping, ok func(profile.Line) bool) bool {
 	for _, l := range b.prof.Location {
-		if l.Mapping != m {
-			continue
+		f := seen[l.Mapping]
+		if f == nil {
+			continue // synthetic and unmapped frames
 		}
+		f.any = true
 		for _, ln := range l.Line {
-			if !ok(ln) {
-				return false
-			}
+			f.files = f.files && ln.Function.Filename != ""
+			f.lines = f.lines && ln.Line != 0
 		}
 	}
-	return true
+	for _, m := range b.prof.Mapping {
+		f := seen[m]
+		m.HasFunctions = f.any && !b.unnamed[m]
+		m.HasFilenames = m.HasFunctions && f.files
+		m.HasLineNumbers = m.HasFunctions && f.lines
+		m.HasInlineFrames = m.HasLineNumbers
+	}
 }
