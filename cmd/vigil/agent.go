@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
@@ -34,11 +33,10 @@ type agent struct {
 
 	hooks    []latencyProgram
 	provider *exporter.Provider
-	sinks    []queuedSink
+	sinks    profilesink.Fanout
 	local    *localView // nil unless the web view runs
 	stats    io.Closer  // holds the kernel's BPF run statistics on, when asked
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
 }
 
 // Memory: the symbolizer's byte budget in the agent, and the soft limit
@@ -48,14 +46,6 @@ const (
 	agentSymbolBytes = 32 << 20
 	agentMemoryLimit = 128 << 20
 )
-
-// queuedSink is a profile sink behind its bounded retry queue.
-type queuedSink interface {
-	Name() string
-	Offer([]profilesink.Profile)
-	Counters() profilesink.Counters
-	Close(ctx context.Context) error
-}
 
 // startAgent opens everything the configuration asks for. A latency hook
 // that can't attach is disabled with a warning; a profiler that can't
@@ -163,9 +153,7 @@ func (a *agent) emit(groups []profiler.Group) {
 	for i, g := range groups {
 		batch[i] = profilesink.Profile{Service: g.Service, Attrs: g.Attrs, Start: g.Start, End: g.End, Pprof: g.Profile}
 	}
-	for _, s := range a.sinks {
-		s.Offer(batch)
-	}
+	a.sinks.Offer(batch)
 	if a.local != nil {
 		a.local.profiles(batch)
 	}
@@ -190,14 +178,18 @@ func (a *agent) shutdown() error {
 		a.warnIf("closing the web view", a.local.close())
 		a.local = nil
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	for _, s := range a.sinks {
-		a.warnIf("final flush of sink "+s.Name(), s.Close(ctx))
-		if c := s.Counters(); c.Dropped > 0 {
-			a.log.Warn("profiles dropped", "sink", s.Name(), "dropped", c.Dropped, "sent", c.Sent)
+	// The sinks flush together and leave the last second to the final
+	// metric export, which then carries their drop counts.
+	sinkCtx, cancelSinks := context.WithDeadline(context.Background(), deadline.Add(-time.Second))
+	a.warnIf("final flush of the profile sinks", a.sinks.Close(sinkCtx))
+	cancelSinks()
+	for name, c := range a.sinks.Counters() {
+		if c.Dropped > 0 {
+			a.log.Warn("profiles dropped", "sink", name, "dropped", c.Dropped, "sent", c.Sent)
 		}
 	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	if a.provider != nil {
 		a.warnIf("final metric export", a.provider.Shutdown(ctx))
 	}
@@ -218,11 +210,9 @@ func (a *agent) closeAll() error {
 	if a.local != nil {
 		errs = append(errs, a.local.close())
 	}
-	for _, s := range a.sinks {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		errs = append(errs, s.Close(ctx))
-		cancel()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	errs = append(errs, a.sinks.Close(ctx))
+	cancel()
 	errs = append(errs, closeAll(a.hooks))
 	if a.stats != nil {
 		errs = append(errs, a.stats.Close())
@@ -233,6 +223,5 @@ func (a *agent) closeAll() error {
 	if a.symbols != nil {
 		errs = append(errs, a.symbols.Close())
 	}
-	a.wg.Wait()
 	return errors.Join(errs...)
 }
