@@ -52,7 +52,7 @@ func First(hook string, strategies []Strategy, skip map[string]bool) (Report, er
 			return r, nil
 		}
 	}
-	return r, fmt.Errorf("%s: %w (%s)", hook, ErrNoStrategy, r.reasons())
+	return r, fmt.Errorf("%s: %w (%s)", hook, ErrNoStrategy, r.Reasons())
 }
 
 var errSkipped = errors.New("disabled by configuration")
@@ -77,7 +77,9 @@ func explain(err error) error {
 	return err
 }
 
-func (r Report) reasons() string {
+// Reasons lists why each strategy that did not attach failed, in the
+// order tried: "fentry: ...; kprobe: ...".
+func (r Report) Reasons() string {
 	parts := make([]string, 0, len(r.Attempts))
 	for _, a := range r.Attempts {
 		if a.Err != nil {
@@ -94,7 +96,7 @@ func (r Report) String() string {
 	if chosen == "" {
 		chosen = "unavailable"
 	}
-	if why := r.reasons(); why != "" {
+	if why := r.Reasons(); why != "" {
 		return fmt.Sprintf("%s: %s (%s)", r.Hook, chosen, why)
 	}
 	return r.Hook + ": " + chosen

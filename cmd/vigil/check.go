@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
@@ -61,13 +60,7 @@ func rowsFor(hook string, reports []attach.Report, err error) []checkRow {
 	}
 	rows := make([]checkRow, 0, len(reports))
 	for _, r := range reports {
-		var why []string
-		for _, a := range r.Attempts {
-			if a.Err != nil {
-				why = append(why, a.Strategy+": "+a.Err.Error())
-			}
-		}
-		rows = append(rows, checkRow{hook: r.Hook, strategy: r.Chosen, why: strings.Join(why, "; ")})
+		rows = append(rows, checkRow{hook: r.Hook, strategy: r.Chosen, why: r.Reasons()})
 	}
 	return rows
 }
