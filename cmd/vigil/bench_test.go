@@ -71,15 +71,6 @@ func BenchmarkProfilerOverhead(b *testing.B) {
 	}
 }
 
-func buildVigil(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "vigil")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // enableBPFStats turns on kernel.bpf_stats_enabled and returns a function
 // that puts back the previous value.
 func enableBPFStats(tb testing.TB) func() {

@@ -62,6 +62,7 @@ func TestHelpExitsZero(t *testing.T) {
 // test runs the real binary as an unprivileged user.
 func TestUnprivilegedProfileExplainsAndExitsOne(t *testing.T) {
 	requireRoot(t)
+	bin := buildVigil(t)
 	// Not t.TempDir(): its parent is private to root.
 	dir, err := os.MkdirTemp("", "vigil-unprivileged-")
 	if err != nil {
@@ -70,10 +71,6 @@ func TestUnprivilegedProfileExplainsAndExitsOne(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vigil")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "profile", "-d", "1s", "-o", filepath.Join(dir, "cpu.pb.gz"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

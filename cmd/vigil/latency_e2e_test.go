@@ -90,7 +90,7 @@ func latencyRun(t *testing.T, env []string, args ...string) []byte {
 	defer helper.Process.Kill()
 
 	args = append([]string{"latency", "--hooks", "read", "--pid", strconv.Itoa(helper.Process.Pid)}, args...)
-	vigil := exec.Command(latencyBinary(t), args...)
+	vigil := exec.Command(buildVigil(t), args...)
 	vigil.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	vigil.Stdout = &stdout
@@ -137,25 +137,6 @@ func waitAttached(t *testing.T, r io.Reader, copyTo *bytes.Buffer) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("read hook not attached after 30 s:\n%s", copyTo.String())
 	}
-}
-
-var latencyBin string
-
-// latencyBinary builds vigil once per test binary run.
-func latencyBinary(t *testing.T) string {
-	t.Helper()
-	if latencyBin == "" {
-		dir, err := os.MkdirTemp("", "vigil-latency-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := dir + "/vigil"
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		latencyBin = bin
-	}
-	return latencyBin
 }
 
 // inducedBucket is the exponential bucket index holding 20 ms.
@@ -385,7 +366,7 @@ func TestLatencyJSONLinePerInterval(t *testing.T) {
 
 func TestLatencyNoHookAttachesExitsOne(t *testing.T) {
 	requireRoot(t)
-	cmd := exec.Command(latencyBinary(t), "latency", "--hooks", "read", "--skip", "fentry,kprobe,tp_btf,tracepoint")
+	cmd := exec.Command(buildVigil(t), "latency", "--hooks", "read", "--skip", "fentry,kprobe,tp_btf,tracepoint")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -400,7 +381,7 @@ func TestLatencyNoHookAttachesExitsOne(t *testing.T) {
 func TestLatencySIGINTStopsCleanlyWithFinalExport(t *testing.T) {
 	requireRoot(t)
 	col := backendtest.StartCollector(t)
-	cmd := exec.Command(latencyBinary(t), "latency", "--hooks", "read", "--duration", "0", "--interval", "1s")
+	cmd := exec.Command(buildVigil(t), "latency", "--hooks", "read", "--duration", "0", "--interval", "1s")
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT="+col.HTTPEndpoint())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -425,7 +406,7 @@ var promURL = regexp.MustCompile(`msg="serving Prometheus metrics".*url=(http://
 
 func TestLatencyServesPrometheusOnLoopback(t *testing.T) {
 	requireRoot(t)
-	cmd := exec.Command(latencyBinary(t), "latency", "--hooks", "read", "--duration", "0", "--prometheus", ":0")
+	cmd := exec.Command(buildVigil(t), "latency", "--hooks", "read", "--duration", "0", "--prometheus", ":0")
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram")
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -478,7 +459,7 @@ func TestLatencyAllHooksReport(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cmd := exec.Command(latencyBinary(t), "latency", "--duration", "3s", "--interval", "3s", "--output", "json")
+	cmd := exec.Command(buildVigil(t), "latency", "--duration", "3s", "--interval", "3s", "--output", "json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
