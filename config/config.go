@@ -22,7 +22,17 @@ type Profiler struct {
 	IncludeIdle bool          `yaml:"include_idle"`
 	PIDs        []int         `yaml:"pids"` // empty: every process
 	GroupBy     string        `yaml:"group_by"`
+	// Unwind is how user stacks are walked: UnwindAuto or UnwindFramePointer.
+	Unwind string `yaml:"unwind"`
+	// UnwindTableBytes bounds the BPF memory of the unwind tables.
+	UnwindTableBytes ByteSize `yaml:"unwind_table_bytes"`
 }
+
+// User stack walking modes of profiler.unwind.
+const (
+	UnwindAuto         = "auto"          // each binary's unwind tables, frame pointers where none
+	UnwindFramePointer = "frame-pointer" // frame pointers only
+)
 
 // Process grouping modes of profiler.group_by.
 const (

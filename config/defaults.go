@@ -16,6 +16,10 @@ func Default() Config {
 			Interval:  15 * time.Second,
 			GroupBy:   GroupAuto,
 			PIDs:      []int{},
+			Unwind:    UnwindAuto,
+			// A typical host's libraries take a few MiB of tables; libLLVM
+			// alone about 4.
+			UnwindTableBytes: 16 * MiB,
 		},
 		Latency: Latency{
 			Enabled:        true,

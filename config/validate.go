@@ -87,6 +87,11 @@ func (c *checker) profiler(p Profiler) {
 		seen[pid] = true
 	}
 	c.oneOf("profiler.group_by", p.GroupBy, GroupAuto, GroupExecutable, GroupContainer, GroupPID)
+	c.oneOf("profiler.unwind", p.Unwind, UnwindAuto, UnwindFramePointer)
+	c.minBytes("profiler.unwind_table_bytes", p.UnwindTableBytes, 2*MiB)
+	if p.UnwindTableBytes > 1*GiB {
+		c.addf("profiler.unwind_table_bytes", "must be at most 1GiB (got %d)", p.UnwindTableBytes)
+	}
 }
 
 func (c *checker) latency(l Latency) {

@@ -38,6 +38,8 @@ func convertReading(r hist.Reading, kind HistogramKind, w window) (metricdata.Me
 	switch {
 	case len(r.Counters) > 0:
 		m.Data = counterSum(r.Counters, w)
+	case len(r.Gauges) > 0:
+		m.Data = gauge(r.Gauges, w)
 	case kind == Explicit:
 		h, err := explicitHistogram(r.Histograms, w)
 		if err != nil {
@@ -104,6 +106,16 @@ func counterSum(series []hist.CounterSeries, w window) metricdata.Sum[int64] {
 	for _, c := range series {
 		out.DataPoints = append(out.DataPoints, metricdata.DataPoint[int64]{
 			Attributes: attrSet(c.Attrs), StartTime: w.start, Time: w.now, Value: clampInt64(c.Value),
+		})
+	}
+	return out
+}
+
+func gauge(series []hist.CounterSeries, w window) metricdata.Gauge[int64] {
+	var out metricdata.Gauge[int64]
+	for _, c := range series {
+		out.DataPoints = append(out.DataPoints, metricdata.DataPoint[int64]{
+			Attributes: attrSet(c.Attrs), Time: w.now, Value: clampInt64(c.Value),
 		})
 	}
 	return out

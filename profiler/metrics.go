@@ -5,4 +5,11 @@ const (
 	MetricSamples       = "vigil.profile.samples"        // {sample}: CPU samples recorded
 	MetricSamplesLost   = "vigil.profile.samples.lost"   // {sample}, by reason: samples or stack parts not recorded
 	MetricUnnamedFrames = "vigil.profile.frames.unnamed" // {frame}: distinct frames without a function name
+
+	// The table unwinder's.
+	MetricUnwindFrames      = "vigil.profile.unwind.frames"      // {frame}, by method: user frames walked with a table rule or the frame pointer
+	MetricUnwindTruncated   = "vigil.profile.unwind.truncated"   // {stack}, by reason: user stacks that ended before their outermost frame
+	MetricUnwindUnsupported = "vigil.profile.unwind.unsupported" // {row}, by reason: table rows vigil can't execute (walks stop there)
+	MetricUnwindTables      = "vigil.profile.unwind.tables"      // {file}, by result: files whose tables were built, had none, did not fit, failed
+	MetricUnwindTableBytes  = "vigil.profile.unwind.table.size"  // By, gauge, by use (used, reserved): BPF memory of the tables
 )

@@ -163,6 +163,9 @@ func (b *Builder) addSample(s *cpuprofile.Sample) {
 	if s.UserLost {
 		stack = append(stack, b.synthetic("[user stack lost]"))
 	}
+	if s.UserTruncated != "" {
+		stack = append(stack, b.synthetic("[user stack truncated: "+s.UserTruncated+"]"))
+	}
 	if len(stack) == 0 {
 		return
 	}

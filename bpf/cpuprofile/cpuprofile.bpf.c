@@ -18,6 +18,7 @@
 #define EFAULT 14
 #define EEXIST 17
 #define ENOMEM 12
+#define E2BIG 7
 
 // The kernel's PERF_MAX_STACK_DEPTH: the deepest stack a stack map can hold.
 #define MAX_STACK_DEPTH 127
@@ -25,6 +26,7 @@
 
 struct task_struct {
 	unsigned int flags;
+	void *stack;
 } __attribute__((preserve_access_index));
 
 struct bpf_perf_event_data;
@@ -44,24 +46,36 @@ enum counter {
 	LOST_NOTIFY_DROPPED,       // ring buffer full: a new process was not announced
 	LOST_EMPTY_STACK,          // whole sample: neither a kernel nor a user frame
 	COUNTER_SAMPLES,           // samples that passed the filters
-	COUNTERS,
+	/* The table unwinder's own counts: frames by how they were walked and
+	 * user stacks that ended early, by why (enum truncation order). */
+	UNW_FRAMES_TABLE,
+	UNW_FRAMES_FP,
+	UNW_FP_NO_MAPPING,         // a frame outside every known mapping: frame pointer
+	UNW_FP_NO_RULE,            // a frame no table row covers: frame pointer
+	UNW_SIGNAL_FRAMES,         // signal frames unwound through
+	UNW_TAIL_CALL_FAILED,
+	UNW_TRUNC_BASE,            // + enum truncation - 1
+	COUNTERS = UNW_TRUNC_BASE + 6,
 };
 
 // Stack id values in a sample_key that are not ids.
 #define STACK_NONE -1 // the sample had no such part (user mode, kernel thread)
 #define STACK_LOST -2 // it had one but it could not be stored (counted above)
+#define STACK_HASHED -3 // the user stack is in ustacks_a/b under uhash
 
 struct sample_key {
 	__u32 pid;   // thread group id: the process
 	__u32 tid;   // thread id
 	__s32 kstack; // stack id, STACK_NONE or STACK_LOST
-	__s32 ustack; // stack id, STACK_NONE or STACK_LOST
+	__s32 ustack; // stack id, STACK_NONE, STACK_LOST or STACK_HASHED
+	__u64 uhash;  // with STACK_HASHED: the key of the user stack
 	char comm[TASK_COMM_LEN];
 };
 
 enum event_type {
 	EVENT_NEW_PROCESS = 1, // first sample of a process: capture its mappings now
 	EVENT_EXEC = 2,        // a process replaced its image: capture again
+	EVENT_MAPS_CHANGED = 3, // a PC outside every known mapping: read them again
 };
 
 // Ring-buffer record; the unused pointer below keeps its BTF for bpf2go.
@@ -117,6 +131,10 @@ struct {
 
 const volatile bool filter_pids = false;
 const volatile bool include_idle = false;
+// Walk user stacks with the unwind tables (else the kernel's frame-pointer walk).
+const volatile bool unwind_tables = false;
+// The kernel has bpf_task_pt_regs (5.15).
+const volatile bool have_task_pt_regs = false;
 
 // Which buffer samples go to; flipped by user space before each drain.
 volatile __u32 active_buf = 0;
@@ -165,6 +183,33 @@ static __always_inline void announce(__u32 pid)
 	bpf_map_update_elem(&seen, &pid, &one, BPF_ANY);
 }
 
+// count_sample adds one to key's count.
+static __always_inline int count_sample(void *counts, struct sample_key *key)
+{
+	// A sample whose stack parts were lost is still kept, marked
+	// STACK_LOST, so the profile shows where its time went. One with no
+	// frames at all has nothing to show and is counted instead.
+	if (key->kstack == STACK_NONE && key->ustack == STACK_NONE) {
+		count_lost(LOST_EMPTY_STACK);
+		return 0;
+	}
+	__u64 *n = bpf_map_lookup_elem(counts, key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(counts, key, &one, BPF_NOEXIST) != 0) {
+		// Another CPU may have inserted the same key meanwhile.
+		n = bpf_map_lookup_elem(counts, key);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			count_lost(LOST_COUNTS_FULL);
+	}
+	return 0;
+}
+
 static __always_inline int record(void *ctx, void *stacks, void *counts,
 				  __u32 pid, __u32 tid, bool kthread)
 {
@@ -175,29 +220,144 @@ static __always_inline int record(void *ctx, void *stacks, void *counts,
 	key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
 	if (!kthread)
 		key.ustack = stack_id(ctx, stacks, BPF_F_USER_STACK, LOST_USTACK_COLLISION);
-	// A sample whose stack parts were lost is still kept, marked
-	// STACK_LOST, so the profile shows where its time went. One with no
-	// frames at all has nothing to show and is counted instead.
-	if (key.kstack == STACK_NONE && key.ustack == STACK_NONE) {
-		count_lost(LOST_EMPTY_STACK);
-		return 0;
-	}
+	return count_sample(counts, &key);
+}
 
-	__u64 *n = bpf_map_lookup_elem(counts, &key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
+#include "unwind.bpf.h"
+
+// user_regs returns the registers the user code had when the sample hit:
+// the sample's own when it interrupted user mode, else those the kernel
+// saved on entry, at the top of the task's kernel stack.
+static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct user_regs *out)
+{
+	struct user_regs *regs = (struct user_regs *)ctx;
+	if ((regs->cs & 3) == 3) {
+		out->ip = regs->ip;
+		out->sp = regs->sp;
+		out->bp = regs->bp;
 		return 0;
 	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST) != 0) {
-		// Another CPU may have inserted the same key meanwhile.
-		n = bpf_map_lookup_elem(counts, &key);
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			count_lost(LOST_COUNTS_FULL);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	void *saved;
+	if (have_task_pt_regs) {
+		saved = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	} else {
+		// task_pt_regs() before 5.15: the pt_regs sit at the top of the
+		// THREAD_SIZE (16 KiB on x86-64 without KASAN) kernel stack.
+		void *stack = BPF_CORE_READ(task, stack);
+		if (!stack)
+			return -1;
+		saved = stack + 16384 - sizeof(struct user_regs);
 	}
-	return 0;
+	return bpf_probe_read_kernel(out, sizeof(*out), saved);
+}
+
+// finish stores the walked user stack and counts the sample; reason is
+// 0, -1 (complete) or why the walk stopped early.
+static __always_inline int finish(struct unwind_state *st, int reason)
+{
+	if (reason > 0) {
+		push_frame(st, MARKER_BASE | (__u32)reason);
+		count_lost(UNW_TRUNC_BASE + ((reason - 1) & 7));
+	}
+	if (st->n_table) {
+		__u32 slot = UNW_FRAMES_TABLE;
+		__u64 *n = bpf_map_lookup_elem(&counters, &slot);
+		if (n)
+			*n += st->n_table;
+	}
+	if (st->n_fp) {
+		__u32 slot = UNW_FRAMES_FP;
+		__u64 *n = bpf_map_lookup_elem(&counters, &slot);
+		if (n)
+			*n += st->n_fp;
+	}
+	void *ustacks = st->buf ? (void *)&ustacks_b : (void *)&ustacks_a;
+	void *counts = st->buf ? (void *)&counts_b : (void *)&counts_a;
+	if (st->stack.len == 0) {
+		st->key.ustack = STACK_NONE;
+	} else {
+		long err = bpf_map_update_elem(ustacks, &st->hash, &st->stack, BPF_NOEXIST);
+		if (err == 0 || err == -EEXIST) {
+			// Equal hashes are taken as equal stacks: a 64-bit FNV
+			// collision among one interval's stacks is vanishingly rare.
+			st->key.ustack = STACK_HASHED;
+			st->key.uhash = st->hash;
+		} else {
+			count_lost(err == -E2BIG || err == -ENOMEM ? LOST_USTACK_FULL : LOST_USTACK_OTHER);
+			st->key.ustack = STACK_LOST;
+		}
+	}
+	return count_sample(counts, &st->key);
+}
+
+// walk_user unwinds up to FRAMES_PER_CALL frames, then tail-calls itself.
+SEC("perf_event")
+int walk_user(struct bpf_perf_event_data *ctx)
+{
+	__u32 zero = 0;
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!st)
+		return 0;
+	struct proc *p = bpf_map_lookup_elem(&procs, &st->key.pid);
+	if (!p) {
+		// Not registered yet (or evicted from the LRU): keep the leaf, say
+		// why the rest is missing, and have the next sample announce the
+		// process again in case its announcement was lost.
+		bpf_map_delete_elem(&seen, &st->key.pid);
+		push_frame(st, st->ip);
+		return finish(st, TRUNC_PROCESS_NOT_LOADED);
+	}
+	int r = 0;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < FRAMES_PER_CALL; i++) {
+		r = unwind_step(st, p);
+		if (r != 0)
+			return finish(st, r);
+		if (st->stack.len >= MAX_USER_FRAMES)
+			return finish(st, st->ip ? TRUNC_DEPTH : -1);
+	}
+	st->tail_calls++;
+	bpf_tail_call(ctx, &unwind_progs, 0);
+	count_lost(UNW_TAIL_CALL_FAILED);
+	return finish(st, TRUNC_DEPTH);
+}
+
+// record_walked takes the kernel stack as before and hands the user stack to
+// walk_user, which counts the sample when its walk ends.
+static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 buf,
+					 __u32 pid, __u32 tid, bool kthread)
+{
+	__u32 zero = 0;
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!st)
+		return 0;
+	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
+	void *counts = buf ? (void *)&counts_b : (void *)&counts_a;
+	__builtin_memset(&st->key, 0, sizeof(st->key));
+	st->key.pid = pid;
+	st->key.tid = tid;
+	st->key.ustack = STACK_NONE;
+	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
+	count_lost(COUNTER_SAMPLES);
+	st->key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
+	struct user_regs regs = {};
+	if (kthread || user_regs(ctx, &regs) != 0 || regs.ip == 0)
+		return count_sample(counts, &st->key);
+	st->ip = regs.ip;
+	st->sp = regs.sp;
+	st->bp = regs.bp;
+	st->hash = 0xcbf29ce484222325ULL;
+	st->buf = buf;
+	st->tail_calls = 0;
+	st->return_addr = 0;
+	st->n_table = 0;
+	st->n_fp = 0;
+	st->stack.len = 0;
+	bpf_tail_call(ctx, &unwind_progs, 0);
+	count_lost(UNW_TAIL_CALL_FAILED);
+	push_frame(st, st->ip);
+	return finish(st, TRUNC_DEPTH);
 }
 
 SEC("perf_event")
@@ -216,7 +376,10 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	if (!kthread && pid != 0)
 		announce(pid);
 
-	if (active_buf)
+	__u32 buf = active_buf;
+	if (unwind_tables)
+		return record_walked(ctx, buf, pid, tid, kthread);
+	if (buf)
 		return record(ctx, &stacks_b, &counts_b, pid, tid, kthread);
 	return record(ctx, &stacks_a, &counts_a, pid, tid, kthread);
 }
@@ -246,6 +409,9 @@ int process_exec(struct exec_args *ctx)
 	e->type = EVENT_EXEC;
 	e->pid = pid;
 	bpf_ringbuf_submit(e, 0);
+	// The old image's mappings must not unwind the new one: until user
+	// space registers the new mappings, walks stop at the leaf, counted.
+	bpf_map_delete_elem(&procs, &pid);
 	return 0;
 }
 

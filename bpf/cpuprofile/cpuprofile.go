@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -25,6 +26,12 @@ type Options struct {
 	IncludeIdle   bool          // also sample the idle task (pid 0)
 	DrainInterval time.Duration // how often the caller drains; sizes the maps
 	Skip          map[string]bool
+	// Unwind is UnwindAuto (the default) or UnwindFramePointer.
+	Unwind string
+	// UnwindTableBytes bounds the BPF memory of the unwind tables
+	// (DefaultUnwindTableBytes when zero).
+	UnwindTableBytes int64
+	ProcRoot         string // where /proc is; "/proc" when empty
 }
 
 // Profiler owns the loaded program, its maps and one perf event per CPU.
@@ -36,6 +43,14 @@ type Profiler struct {
 	report attach.Report
 	opts   Options
 	ncpu   int
+
+	unwindReport attach.Report
+	tables       bool       // user stacks walked with tables
+	reg          *registry  // nil with frame pointers
+	announce     chan Event // process announcements for WatchProcesses
+	announceLost atomic.Uint64
+	readErr      error
+	readerDone   chan struct{}
 
 	mu           sync.Mutex // serialises Drain
 	active       uint32
@@ -51,6 +66,9 @@ func Open(opts Options) (*Profiler, error) {
 	if opts.DrainInterval <= 0 {
 		opts.DrainInterval = time.Second
 	}
+	if err := validUnwind(opts.Unwind); err != nil {
+		return nil, err
+	}
 	cpus, err := onlineCPUs()
 	if err != nil {
 		return nil, err
@@ -60,22 +78,32 @@ func Open(opts Options) (*Profiler, error) {
 		slog.Debug("raising RLIMIT_MEMLOCK refused", "component", "cpuprofile", "err", err)
 	}
 	p := &Profiler{opts: opts, ncpu: len(cpus)}
-	if err := p.load(len(cpus)); err != nil {
+	if err := p.loadWithStrategies(len(cpus)); err != nil {
 		return nil, err
 	}
 	if err := p.attachAll(cpus); err != nil {
-		p.objs.Close()
+		p.closeObjects()
 		return nil, err
 	}
+	p.announce = make(chan Event, 4096)
+	p.readerDone = make(chan struct{})
+	go p.readEvents()
 	return p, nil
 }
 
-func (p *Profiler) load(ncpu int) error {
+func (p *Profiler) load(ncpu int, tables bool) error {
 	spec, err := loadCpuprofile()
 	if err != nil {
 		return fmt.Errorf("loading cpuprofile spec: %w", err)
 	}
 	stacks, counts := mapSizes(p.opts.Frequency, ncpu, p.opts.DrainInterval)
+	p.sizeUnwindMaps(spec, tables, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
+	if err := spec.Variables["unwind_tables"].Set(tables); err != nil {
+		return err
+	}
+	if err := spec.Variables["have_task_pt_regs"].Set(tables && haveTaskPtRegs()); err != nil {
+		return err
+	}
 	for _, name := range []string{"stacks_a", "stacks_b"} {
 		spec.Maps[name].MaxEntries = stacks
 	}
@@ -100,7 +128,22 @@ func (p *Profiler) load(ncpu int) error {
 			return fmt.Errorf("adding pid %d to the filter: %w", pid, err)
 		}
 	}
+	if tables {
+		if err := p.startTables(); err != nil {
+			p.objs.Close()
+			return err
+		}
+	}
+	p.tables = tables
 	return nil
+}
+
+// closeObjects stops the registry and releases the maps and programs.
+func (p *Profiler) closeObjects() error {
+	if p.reg != nil {
+		p.reg.close()
+	}
+	return p.objs.Close()
 }
 
 // mapSizes sizes the double-buffered maps for one drain interval. A stack
@@ -191,9 +234,11 @@ func (p *Profiler) Report() attach.Report { return p.report }
 
 // Stats is the kernel's run count and run time of the sampling program.
 func (p *Profiler) Stats() []attach.RunStat {
-	return attach.Stats("profile", map[string]*ebpf.Program{
-		"profile_cpu": p.objs.ProfileCpu, "process_exec": p.objs.ProcessExec,
-	})
+	progs := map[string]*ebpf.Program{"profile_cpu": p.objs.ProfileCpu, "process_exec": p.objs.ProcessExec}
+	if p.tables {
+		progs["walk_user"] = p.objs.WalkUser
+	}
+	return attach.Stats("profile", progs)
 }
 
 // CPUs is the number of CPUs being sampled.
@@ -214,8 +259,9 @@ func (p *Profiler) Close() error {
 		errs := []error{p.closeAttachments()}
 		if p.rb != nil {
 			errs = append(errs, p.rb.Close())
+			<-p.readerDone
 		}
-		errs = append(errs, p.objs.Close())
+		errs = append(errs, p.closeObjects())
 		err = errors.Join(errs...)
 	})
 	return err

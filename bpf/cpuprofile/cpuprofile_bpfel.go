@@ -19,33 +19,107 @@ type cpuprofileEvent struct {
 	Pid  uint32
 }
 
+type cpuprofileFileInfo struct {
+	_         structs.HostLayout
+	FirstPage uint64
+	PageBase  uint32
+	N_pages   uint32
+	State     uint32
+	Pad       uint32
+}
+
+type cpuprofileMapping struct {
+	_     structs.HostLayout
+	Start uint64
+	Bias  uint64
+	Len   uint32
+	File  uint32
+}
+
+type cpuprofilePageInfo struct {
+	_        structs.HostLayout
+	FirstRow uint32
+	N_rows   uint32
+}
+
+type cpuprofileProc struct {
+	_         structs.HostLayout
+	N         uint32
+	Pad       uint32
+	RefreshNs uint64
+	M         [256]cpuprofileMapping
+}
+
+type cpuprofileRule struct {
+	_       structs.HostLayout
+	CfaKind uint8
+	RbpKind uint8
+	RbpOff  int16
+	CfaOff  int32
+}
+
 type cpuprofileSampleKey struct {
 	_      structs.HostLayout
 	Pid    uint32
 	Tid    uint32
 	Kstack int32
 	Ustack int32
+	Uhash  uint64
 	Comm   [16]int8
+}
+
+type cpuprofileUnwindState struct {
+	_          structs.HostLayout
+	Key        cpuprofileSampleKey
+	Ip         uint64
+	Sp         uint64
+	Bp         uint64
+	Hash       uint64
+	Buf        uint32
+	TailCalls  uint32
+	ReturnAddr uint32
+	N_table    uint32
+	N_fp       uint32
+	Pad        uint32
+	Stack      cpuprofileUstack
+}
+
+type cpuprofileUstack struct {
+	_      structs.HostLayout
+	Len    uint64
+	Frames [127]uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cpuprofileMapCounters     = "counters"
-	cpuprofileMapCountsA      = "counts_a"
-	cpuprofileMapCountsB      = "counts_b"
-	cpuprofileMapEvents       = "events"
-	cpuprofileMapPidFilter    = "pid_filter"
-	cpuprofileMapSeen         = "seen"
-	cpuprofileMapStacksA      = "stacks_a"
-	cpuprofileMapStacksB      = "stacks_b"
-	cpuprofileProgProcessExec = "process_exec"
-	cpuprofileProgProfileCpu  = "profile_cpu"
-	cpuprofileVarActiveBuf    = "active_buf"
-	cpuprofileVarFilterPids   = "filter_pids"
-	cpuprofileVarIncludeIdle  = "include_idle"
-	cpuprofileVarUnusedEvent  = "unused_event"
+	cpuprofileMapCounters       = "counters"
+	cpuprofileMapCountsA        = "counts_a"
+	cpuprofileMapCountsB        = "counts_b"
+	cpuprofileMapEvents         = "events"
+	cpuprofileMapPidFilter      = "pid_filter"
+	cpuprofileMapProcs          = "procs"
+	cpuprofileMapSeen           = "seen"
+	cpuprofileMapStacksA        = "stacks_a"
+	cpuprofileMapStacksB        = "stacks_b"
+	cpuprofileMapUnwindFiles    = "unwind_files"
+	cpuprofileMapUnwindPages    = "unwind_pages"
+	cpuprofileMapUnwindProgs    = "unwind_progs"
+	cpuprofileMapUnwindRows     = "unwind_rows"
+	cpuprofileMapUnwindRules    = "unwind_rules"
+	cpuprofileMapUnwindScratch  = "unwind_scratch"
+	cpuprofileMapUstacksA       = "ustacks_a"
+	cpuprofileMapUstacksB       = "ustacks_b"
+	cpuprofileProgProcessExec   = "process_exec"
+	cpuprofileProgProfileCpu    = "profile_cpu"
+	cpuprofileProgWalkUser      = "walk_user"
+	cpuprofileVarActiveBuf      = "active_buf"
+	cpuprofileVarFilterPids     = "filter_pids"
+	cpuprofileVarHaveTaskPtRegs = "have_task_pt_regs"
+	cpuprofileVarIncludeIdle    = "include_idle"
+	cpuprofileVarUnusedEvent    = "unused_event"
+	cpuprofileVarUnwindTables   = "unwind_tables"
 )
 
 // loadCpuprofile returns the embedded CollectionSpec for cpuprofile.
@@ -92,30 +166,42 @@ type cpuprofileSpecs struct {
 type cpuprofileProgramSpecs struct {
 	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProfileCpu  *ebpf.ProgramSpec `ebpf:"profile_cpu"`
+	WalkUser    *ebpf.ProgramSpec `ebpf:"walk_user"`
 }
 
 // cpuprofileMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileMapSpecs struct {
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	CountsA   *ebpf.MapSpec `ebpf:"counts_a"`
-	CountsB   *ebpf.MapSpec `ebpf:"counts_b"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	PidFilter *ebpf.MapSpec `ebpf:"pid_filter"`
-	Seen      *ebpf.MapSpec `ebpf:"seen"`
-	StacksA   *ebpf.MapSpec `ebpf:"stacks_a"`
-	StacksB   *ebpf.MapSpec `ebpf:"stacks_b"`
+	Counters      *ebpf.MapSpec `ebpf:"counters"`
+	CountsA       *ebpf.MapSpec `ebpf:"counts_a"`
+	CountsB       *ebpf.MapSpec `ebpf:"counts_b"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	Seen          *ebpf.MapSpec `ebpf:"seen"`
+	StacksA       *ebpf.MapSpec `ebpf:"stacks_a"`
+	StacksB       *ebpf.MapSpec `ebpf:"stacks_b"`
+	UnwindFiles   *ebpf.MapSpec `ebpf:"unwind_files"`
+	UnwindPages   *ebpf.MapSpec `ebpf:"unwind_pages"`
+	UnwindProgs   *ebpf.MapSpec `ebpf:"unwind_progs"`
+	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
+	UnwindRules   *ebpf.MapSpec `ebpf:"unwind_rules"`
+	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UstacksA      *ebpf.MapSpec `ebpf:"ustacks_a"`
+	UstacksB      *ebpf.MapSpec `ebpf:"ustacks_b"`
 }
 
 // cpuprofileVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileVariableSpecs struct {
-	ActiveBuf   *ebpf.VariableSpec `ebpf:"active_buf"`
-	FilterPids  *ebpf.VariableSpec `ebpf:"filter_pids"`
-	IncludeIdle *ebpf.VariableSpec `ebpf:"include_idle"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	ActiveBuf      *ebpf.VariableSpec `ebpf:"active_buf"`
+	FilterPids     *ebpf.VariableSpec `ebpf:"filter_pids"`
+	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
+	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
+	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnwindTables   *ebpf.VariableSpec `ebpf:"unwind_tables"`
 }
 
 // cpuprofileObjects contains all objects after they have been loaded into the kernel.
@@ -138,14 +224,23 @@ func (o *cpuprofileObjects) Close() error {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofileMaps struct {
-	Counters  *ebpf.Map `ebpf:"counters"`
-	CountsA   *ebpf.Map `ebpf:"counts_a"`
-	CountsB   *ebpf.Map `ebpf:"counts_b"`
-	Events    *ebpf.Map `ebpf:"events"`
-	PidFilter *ebpf.Map `ebpf:"pid_filter"`
-	Seen      *ebpf.Map `ebpf:"seen"`
-	StacksA   *ebpf.Map `ebpf:"stacks_a"`
-	StacksB   *ebpf.Map `ebpf:"stacks_b"`
+	Counters      *ebpf.Map `ebpf:"counters"`
+	CountsA       *ebpf.Map `ebpf:"counts_a"`
+	CountsB       *ebpf.Map `ebpf:"counts_b"`
+	Events        *ebpf.Map `ebpf:"events"`
+	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	Seen          *ebpf.Map `ebpf:"seen"`
+	StacksA       *ebpf.Map `ebpf:"stacks_a"`
+	StacksB       *ebpf.Map `ebpf:"stacks_b"`
+	UnwindFiles   *ebpf.Map `ebpf:"unwind_files"`
+	UnwindPages   *ebpf.Map `ebpf:"unwind_pages"`
+	UnwindProgs   *ebpf.Map `ebpf:"unwind_progs"`
+	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
+	UnwindRules   *ebpf.Map `ebpf:"unwind_rules"`
+	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
+	UstacksA      *ebpf.Map `ebpf:"ustacks_a"`
+	UstacksB      *ebpf.Map `ebpf:"ustacks_b"`
 }
 
 func (m *cpuprofileMaps) Close() error {
@@ -155,9 +250,18 @@ func (m *cpuprofileMaps) Close() error {
 		m.CountsB,
 		m.Events,
 		m.PidFilter,
+		m.Procs,
 		m.Seen,
 		m.StacksA,
 		m.StacksB,
+		m.UnwindFiles,
+		m.UnwindPages,
+		m.UnwindProgs,
+		m.UnwindRows,
+		m.UnwindRules,
+		m.UnwindScratch,
+		m.UstacksA,
+		m.UstacksB,
 	)
 }
 
@@ -165,10 +269,12 @@ func (m *cpuprofileMaps) Close() error {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofileVariables struct {
-	ActiveBuf   *ebpf.Variable `ebpf:"active_buf"`
-	FilterPids  *ebpf.Variable `ebpf:"filter_pids"`
-	IncludeIdle *ebpf.Variable `ebpf:"include_idle"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	ActiveBuf      *ebpf.Variable `ebpf:"active_buf"`
+	FilterPids     *ebpf.Variable `ebpf:"filter_pids"`
+	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
+	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
+	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UnwindTables   *ebpf.Variable `ebpf:"unwind_tables"`
 }
 
 // cpuprofilePrograms contains all programs after they have been loaded into the kernel.
@@ -177,12 +283,14 @@ type cpuprofileVariables struct {
 type cpuprofilePrograms struct {
 	ProcessExec *ebpf.Program `ebpf:"process_exec"`
 	ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
+	WalkUser    *ebpf.Program `ebpf:"walk_user"`
 }
 
 func (p *cpuprofilePrograms) Close() error {
 	return _CpuprofileClose(
 		p.ProcessExec,
 		p.ProfileCpu,
+		p.WalkUser,
 	)
 }
 

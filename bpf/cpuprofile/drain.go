@@ -14,13 +14,43 @@ import (
 const (
 	lostReasons    = 9
 	counterSamples = lostReasons
-	counters       = lostReasons + 1
 )
+
+// The table unwinder's counters follow: frames by how they were walked,
+// then walks that stopped early by why.
+const (
+	counterFramesTable = counterSamples + 1 + iota
+	counterFramesFP
+	counterFPNoMapping
+	counterFPNoRule
+	counterSignalFrames
+	counterTailCallFailed
+	counterTruncBase
+	counters = counterTruncBase + len(TruncationReasons)
+)
+
+// TruncationReasons name why a table walk stopped before the outermost
+// frame, in the order of enum truncation in unwind.bpf.h. Such a stack
+// keeps the frames walked and ends in a "[user stack truncated: reason]"
+// frame in the profile.
+var TruncationReasons = [...]string{
+	"process_not_loaded",
+	"table_not_loaded",
+	"unsupported_rule",
+	"bad_read",
+	"depth_limit",
+	"bad_frame",
+}
+
+// markerBase is MARKER_BASE in unwind.bpf.h: frames at or above it are not
+// addresses but the reason a walk stopped.
+const markerBase = 0xffffffffffff0000
 
 // Stack id values in sample keys that are not ids.
 const (
-	stackNone = -1 // the sample had no such part
-	stackLost = -2 // it had one but it could not be stored
+	stackNone   = -1 // the sample had no such part
+	stackLost   = -2 // it had one but it could not be stored
+	stackHashed = -3 // the user stack is in ustacks_a/b under the key's hash
 )
 
 // LostReasons names each lost_reason slot; these are the reason labels of
@@ -46,7 +76,10 @@ type Sample struct {
 	// KernelLost / UserLost are set when that part was sampled but its
 	// stack could not be stored (see Batch.Lost for why).
 	KernelLost, UserLost bool
-	Count                uint64
+	// UserTruncated says why the user stack ends before its outermost
+	// frame ("" when it doesn't): one of TruncationReasons.
+	UserTruncated string
+	Count         uint64
 }
 
 // Batch is what one drain returned.
@@ -83,29 +116,40 @@ func (p *Profiler) Drain() (*Batch, error) {
 		return nil, fmt.Errorf("switching sample buffers: %w", err)
 	}
 	time.Sleep(drainGrace)
-	counts, stacks := p.objs.CountsA, p.objs.StacksA
+	counts, stacks, ustacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA
 	if old == 1 {
-		counts, stacks = p.objs.CountsB, p.objs.StacksB
+		counts, stacks, ustacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB
 	}
 	b := &Batch{}
-	err := errors.Join(p.readCounts(counts, stacks, b), clearStacks(stacks))
+	err := p.readCounts(counts, stacks, ustacks, b)
+	err = errors.Join(err, clearStacks(stacks))
+	if p.tables {
+		err = errors.Join(err, clearUserStacks(ustacks))
+		p.reg.sweep()
+	}
 	var lerr error
 	b.Lost, b.Seen, lerr = p.countersSince()
 	return b, errors.Join(err, lerr)
 }
 
 // readCounts takes every key out of counts and resolves its stacks.
-func (p *Profiler) readCounts(counts, stacks *ebpf.Map, b *Batch) error {
+func (p *Profiler) readCounts(counts, stacks, ustacks *ebpf.Map, b *Batch) error {
 	var (
 		key   cpuprofileSampleKey
 		value uint64
 		keys  []cpuprofileSampleKey
 	)
 	cache := map[int32][]uint64{}
+	ucache := map[uint64]userStack{}
 	it := counts.Iterate()
 	for it.Next(&key, &value) {
 		keys = append(keys, key)
-		b.Samples = append(b.Samples, p.sample(&key, value, stacks, cache))
+		s := p.sample(&key, value, stacks, cache)
+		if key.Ustack == stackHashed {
+			u := lookupUserStack(ustacks, key.Uhash, ucache)
+			s.User, s.UserLost, s.UserTruncated = u.frames, u.lost, u.truncated
+		}
+		b.Samples = append(b.Samples, s)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading sample counts: %w", err)
@@ -168,6 +212,91 @@ func lookupStack(stacks *ebpf.Map, id int32, cache map[int32][]uint64) ([]uint64
 // maxStackDepth is MAX_STACK_DEPTH in cpuprofile.bpf.c.
 const maxStackDepth = 127
 
+type userStack struct {
+	frames    []uint64
+	lost      bool
+	truncated string
+}
+
+// lookupUserStack reads a walked user stack by its hash and splits off the
+// marker frame that says why a walk stopped early.
+func lookupUserStack(m *ebpf.Map, hash uint64, cache map[uint64]userStack) userStack {
+	if u, ok := cache[hash]; ok {
+		return u
+	}
+	var raw cpuprofileUstack
+	var u userStack
+	if err := m.Lookup(hash, &raw); err != nil {
+		u.lost = true
+		cache[hash] = u
+		return u
+	}
+	n := min(int(raw.Len), len(raw.Frames))
+	if n > 0 && raw.Frames[n-1] >= markerBase {
+		if r := int(raw.Frames[n-1]-markerBase) - 1; r >= 0 && r < len(TruncationReasons) {
+			u.truncated = TruncationReasons[r]
+		} else {
+			u.truncated = "unknown"
+		}
+		n--
+	}
+	u.frames = append([]uint64(nil), raw.Frames[:n]...)
+	cache[hash] = u
+	return u
+}
+
+// clearUserStacks empties a walked-stack map, in one batch where the
+// kernel can.
+func clearUserStacks(m *ebpf.Map) error {
+	var (
+		key  uint64
+		keys []uint64
+		raw  cpuprofileUstack
+	)
+	it := m.Iterate()
+	for it.Next(&key, &raw) {
+		keys = append(keys, key)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("listing user stacks: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchDelete(keys, nil); err == nil {
+		return nil
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clearing user stacks: %w", err)
+		}
+	}
+	return nil
+}
+
+// unwindCounters reads the table unwinder's cumulative kernel counters.
+func (p *Profiler) unwindCounters() (frames, truncated map[string]uint64) {
+	frames, truncated = map[string]uint64{}, map[string]uint64{}
+	sum := func(i int) uint64 {
+		var perCPU []uint64
+		if err := p.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {
+			return 0
+		}
+		var t uint64
+		for _, v := range perCPU {
+			t += v
+		}
+		return t
+	}
+	for i, name := range []string{"table", "frame_pointer", "frame_pointer_no_mapping", "frame_pointer_no_rule", "signal", "tail_call_failed"} {
+		frames[name] = sum(counterFramesTable + i)
+	}
+	for i, name := range TruncationReasons {
+		truncated[name] = sum(counterTruncBase + i)
+	}
+	return frames, truncated
+}
+
 // clearStacks empties a stack map. Stack maps have no batch operations.
 func clearStacks(m *ebpf.Map) error {
 	var (
@@ -195,7 +324,7 @@ func clearStacks(m *ebpf.Map) error {
 func (p *Profiler) countersSince() (map[string]uint64, uint64, error) {
 	out := map[string]uint64{}
 	var delta [counters]uint64
-	for i := uint32(0); i < counters; i++ {
+	for i := uint32(0); i <= counterSamples; i++ {
 		var perCPU []uint64
 		if err := p.objs.Counters.Lookup(i, &perCPU); err != nil {
 			return out, 0, fmt.Errorf("reading sample counters: %w", err)

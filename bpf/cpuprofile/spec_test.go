@@ -24,7 +24,7 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 			t.Errorf("%s value size %d, want %d", name, got, want)
 		}
 	}
-	if got := spec.Maps["counters"].MaxEntries; got != counters {
+	if got := spec.Maps["counters"].MaxEntries; got != uint32(counters) {
 		t.Errorf("counters map has %d slots, Go knows %d", got, counters)
 	}
 }

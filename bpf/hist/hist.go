@@ -170,6 +170,7 @@ type Reading struct {
 	Unit        string          // "s" for durations; counters carry theirs, e.g. "{segment}"
 	Histograms  []Series        // set for histogram metrics
 	Counters    []CounterSeries // set for monotonic counters
+	Gauges      []CounterSeries // set for gauges: values now, such as bytes in use
 }
 
 // CounterSeries is one monotonic counter with its attributes.

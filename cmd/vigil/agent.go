@@ -96,6 +96,7 @@ func (a *agent) openProfiler() error {
 	drain := time.Second
 	s, err := cpuprofile.Open(cpuprofile.Options{
 		Frequency: a.cfg.Profiler.Frequency, PIDs: pids, IncludeIdle: a.cfg.Profiler.IncludeIdle, DrainInterval: drain,
+		Unwind: a.cfg.Profiler.Unwind, UnwindTableBytes: int64(a.cfg.Profiler.UnwindTableBytes),
 	})
 	if err != nil {
 		return explainOpenError(err)
@@ -110,7 +111,10 @@ func (a *agent) openProfiler() error {
 		GroupBy: a.cfg.Profiler.GroupBy, HostName: host,
 		Proc: profiler.ProcReader{CommandLine: a.cfg.Attributes.CommandLine, Environ: a.cfg.Attributes.ServiceNameFromEnviron},
 	})
-	a.log.Info("profiling", "strategy", s.Report().Chosen, "frequency_hz", a.cfg.Profiler.Frequency,
+	if r := s.UnwindReport(); r.Chosen != cpuprofile.StrategyTables && a.cfg.Profiler.Unwind == config.UnwindAuto {
+		a.log.Warn("user stacks walked with frame pointers only", "reason", r.Reasons())
+	}
+	a.log.Info("profiling", "strategy", s.Report().Chosen, "unwind", s.UnwindReport().Chosen, "frequency_hz", a.cfg.Profiler.Frequency,
 		"interval", a.cfg.Profiler.Interval, "cpus", s.CPUs())
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -93,6 +95,9 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 			lostReading(st.Lost),
 		)
 	}
+	if s.a.sampler != nil && s.a.sampler.UnwindReport().Chosen == cpuprofile.StrategyTables {
+		out = append(out, unwindReadings(s.a.sampler.UnwindStats())...)
+	}
 	if len(s.a.sinks) > 0 {
 		sent := hist.Reading{Name: profilesink.MetricExports, Unit: "{profile}", Description: "Profiles delivered, by sink."}
 		failed := hist.Reading{Name: profilesink.MetricExportFailures, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
@@ -152,3 +157,27 @@ func (s selfSource) selfCounters() map[string]float64 {
 }
 
 func cpuprofileReasons() []string { return cpuprofile.LostReasons[:] }
+
+// unwindReadings are the table unwinder's counters and its memory.
+func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
+	by := func(name, unit, desc, key string, m map[string]uint64) hist.Reading {
+		r := hist.Reading{Name: name, Unit: unit, Description: desc}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			r.Counters = append(r.Counters, hist.CounterSeries{Attrs: map[string]string{key: k}, Value: m[k]})
+		}
+		return r
+	}
+	tables := map[string]uint64{"built": st.TablesBuilt, "no_cfi": st.TablesNoCFI, "no_room": st.TablesNoRoom, "failed": st.TablesFailed}
+	unsupported := st.Unsupported
+	if len(unsupported) == 0 {
+		unsupported = map[string]uint64{"none": 0}
+	}
+	return []hist.Reading{
+		by(profiler.MetricUnwindFrames, "{frame}", "User stack frames walked, by method: table rule or frame pointer (and why a frame fell back to it).", "method", st.Frames),
+		by(profiler.MetricUnwindTruncated, "{stack}", "User stacks that ended before their outermost frame, by reason.", "reason", st.Truncated),
+		by(profiler.MetricUnwindUnsupported, "{row}", "Unwind table rows vigil can't execute, by reason; a walk that reaches one stops there.", "reason", unsupported),
+		by(profiler.MetricUnwindTables, "{file}", "Files whose unwind tables were built, had none (frame pointers), did not fit the budget, or failed.", "result", tables),
+		{Name: profiler.MetricUnwindTableBytes, Unit: "By", Description: "BPF memory of the unwind tables: in use and reserved (profiler.unwind_table_bytes).",
+			Gauges: []hist.CounterSeries{{Attrs: map[string]string{"use": "used"}, Value: st.TableBytes}, {Attrs: map[string]string{"use": "reserved"}, Value: st.TableCapacity}}},
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
@@ -22,8 +24,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	var rows []checkRow
 	profileOK := false
-	r, err := probeProfiler()
-	rows = append(rows, rowsFor("profile", []attach.Report{r}, err)...)
+	r, unwind, err := probeProfiler()
+	rows = append(rows, rowsFor("profile", []attach.Report{r, unwind.report}, err)...)
 	profileOK = err == nil
 	for _, h := range latencyHooks() {
 		p, reports, err := h.open(hookOptions{})
@@ -33,6 +35,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, rowsFor(h.name, reports, err)...)
 	}
 	writeCheck(stdout, rows)
+	if err == nil {
+		writeUnwindCheck(stdout, unwind)
+	}
 	if !profileOK {
 		return fmt.Errorf("the CPU profiler cannot run on this kernel: %v", err)
 	}
@@ -43,13 +48,49 @@ type checkRow struct {
 	hook, strategy, why string
 }
 
-func probeProfiler() (attach.Report, error) {
+// unwindCheck is what the table unwinder made of real processes here.
+type unwindCheck struct {
+	report attach.Report
+	pids   []uint32
+	stats  cpuprofile.UnwindStats
+}
+
+// probeProfiler opens the profiler as the agent does and, with table
+// unwinding, builds the tables of init's and the calling shell's files,
+// so the counts of rules vigil can't execute come from this host's code.
+func probeProfiler() (attach.Report, unwindCheck, error) {
 	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1})
 	if err != nil {
-		return attach.Report{Hook: "profile"}, err
+		return attach.Report{Hook: "profile"}, unwindCheck{report: attach.Report{Hook: cpuprofile.UnwindHook}}, err
 	}
 	defer p.Close()
-	return p.Report(), nil
+	u := unwindCheck{report: p.UnwindReport()}
+	if u.report.Chosen == cpuprofile.StrategyTables {
+		u.pids = []uint32{1, uint32(os.Getppid())}
+		for _, pid := range u.pids {
+			p.Register(pid)
+		}
+		p.WaitTables()
+		u.stats = p.UnwindStats()
+	}
+	return p.Report(), u, nil
+}
+
+func writeUnwindCheck(w io.Writer, u unwindCheck) {
+	if u.report.Chosen != cpuprofile.StrategyTables {
+		fmt.Fprintln(w, "\nuser stacks: frame pointers only; code built without them shows short stacks")
+		return
+	}
+	st := u.stats
+	fmt.Fprintf(w, "\nunwind tables for the files of pids %v: %d built, %d without CFI or Go (frame pointers), %d did not fit, %d failed;\n",
+		u.pids, st.TablesBuilt, st.TablesNoCFI, st.TablesNoRoom, st.TablesFailed)
+	fmt.Fprintf(w, "%d rows from %s of CFI in %s of BPF maps (%s reserved), built in %v\n",
+		st.TableRows, humanBytes(st.TableSourceBytes), humanBytes(st.TableBytes), humanBytes(st.TableCapacity), st.BuildTime.Round(time.Millisecond))
+	if c := countList(st.Unsupported); c != "" {
+		fmt.Fprintf(w, "rows vigil can't execute (a walk stops there, counted): %s\n", c)
+	} else {
+		fmt.Fprintln(w, "rows vigil can't execute: none")
+	}
 }
 
 // rowsFor turns the reports of one hook into table rows; a hook that could

@@ -30,6 +30,7 @@ type profileFlags struct {
 	top         int
 	includeIdle bool
 	interval    time.Duration
+	unwind      string
 }
 
 // pidList is a repeatable --pid flag.
@@ -69,6 +70,7 @@ func parseProfileFlags(args []string, stderr io.Writer) (*profileFlags, error) {
 	fs.IntVar(&f.top, "top", 10, "print this many top functions at the end (0: none)")
 	fs.BoolVar(&f.includeIdle, "include-idle", false, "also sample the idle task")
 	fs.DurationVar(&f.interval, "drain-interval", 500*time.Millisecond, "how often samples are read out of the kernel")
+	fs.StringVar(&f.unwind, "unwind", cpuprofile.UnwindAuto, "how user stacks are walked: auto (each binary's unwind tables where it has them, frame pointers elsewhere) or frame-pointer")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -89,6 +91,8 @@ func (f *profileFlags) validate() error {
 		return usagef("--drain-interval %v: must be between 10ms and 1m", f.interval)
 	case f.output == "":
 		return usagef("--output: must name a file or '-'")
+	case f.unwind != cpuprofile.UnwindAuto && f.unwind != cpuprofile.UnwindFramePointer:
+		return usagef("--unwind %q: must be %s or %s", f.unwind, cpuprofile.UnwindAuto, cpuprofile.UnwindFramePointer)
 	}
 	for _, pid := range f.pids {
 		if _, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10)); err != nil {
@@ -139,6 +143,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 	sampler, err := cpuprofile.Open(cpuprofile.Options{
 		Frequency: f.frequency, PIDs: f.pids, IncludeIdle: f.includeIdle, DrainInterval: f.interval,
+		Unwind: f.unwind,
 	})
 	if err != nil {
 		return nil, explainOpenError(err)
@@ -163,7 +168,47 @@ func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 		fmt.Fprintf(stderr, "vigil: warning: %v\n", err)
 	}
 	printSummary(stderr, s.Stats(), sampler.CPUs(), f)
+	printUnwindSummary(stderr, sampler)
 	return p, nil
+}
+
+// printUnwindSummary says how user stacks were walked and, with tables,
+// how many frames each way and why walks stopped early.
+func printUnwindSummary(w io.Writer, p *cpuprofile.Profiler) {
+	r := p.UnwindReport()
+	if r.Chosen != cpuprofile.StrategyTables {
+		fmt.Fprintf(w, "vigil: user stacks: frame pointers (%s)\n", r)
+		return
+	}
+	st := p.UnwindStats()
+	fmt.Fprintf(w, "vigil: user stacks: unwind tables for %d files (%s in BPF maps, built in %v), frames: %s",
+		st.TablesLoaded, humanBytes(st.TableBytes), st.BuildTime.Round(time.Millisecond), countList(st.Frames))
+	if t := countList(st.Truncated); t != "" {
+		fmt.Fprintf(w, "; stopped early: %s", t)
+	}
+	fmt.Fprintln(w)
+}
+
+// countList renders non-zero counts as "a=1 b=2", sorted by name.
+func countList(m map[string]uint64) string {
+	var parts []string
+	for k, v := range m {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func writeProfile(w io.Writer, p *profile.Profile, format string) error {

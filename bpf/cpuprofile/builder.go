@@ -1,0 +1,133 @@
+package cpuprofile
+
+import (
+	"debug/elf"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/symbolizer/unwind"
+)
+
+// builder turns queued files into tables, one at a time on its own
+// goroutine, so a process's registration never waits for a large library
+// and building costs at most one core.
+type builder struct {
+	reg  *registry
+	mu   sync.Mutex
+	jobs []buildJob
+	wake chan struct{}
+	done chan struct{}
+	idle sync.WaitGroup
+}
+
+type buildJob struct {
+	ref  *fileRef
+	file *os.File // kept open from registration: the process may be gone by now
+	elf  *elf.File
+}
+
+func newBuilder(r *registry) *builder {
+	b := &builder{reg: r, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *builder) enqueue(j buildJob) {
+	b.mu.Lock()
+	b.jobs = append(b.jobs, j)
+	b.idle.Add(1)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *builder) run() {
+	for {
+		select {
+		case <-b.done:
+			b.drop()
+			return
+		case <-b.wake:
+		}
+		for {
+			b.mu.Lock()
+			if len(b.jobs) == 0 {
+				b.mu.Unlock()
+				break
+			}
+			j := b.jobs[0]
+			b.jobs = b.jobs[1:]
+			b.mu.Unlock()
+			b.build(j)
+			j.file.Close()
+			b.idle.Done()
+		}
+	}
+}
+
+// drop closes the files of jobs never built.
+func (b *builder) drop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, j := range b.jobs {
+		j.file.Close()
+		b.idle.Done()
+	}
+	b.jobs = nil
+}
+
+func (b *builder) close() { close(b.done) }
+
+// wait blocks until every queued table is built (tests and benchmarks).
+func (b *builder) wait() { b.idle.Wait() }
+
+// build makes one file's table. Go binaries keep frame pointers in all
+// their code and their CFI (when not stripped) is only .debug_frame: the
+// frame pointer is exact there and cheaper, so they get no table.
+func (b *builder) build(j buildJob) {
+	r, st := b.reg, b.reg.store
+	if isGo(j.elf) {
+		_ = st.setState(j.ref.table, fileNoTable)
+		r.count(func(c *unwindCounters) { c.tablesNoCFI++ })
+		return
+	}
+	start := time.Now()
+	t, err := unwind.Build(j.elf)
+	if errors.Is(err, unwind.ErrNoCFI) {
+		_ = st.setState(j.ref.table, fileNoTable)
+		r.count(func(c *unwindCounters) { c.tablesNoCFI++ })
+		return
+	}
+	if err == nil {
+		err = st.place(j.ref.table, t)
+	}
+	took := time.Since(start)
+	r.count(func(c *unwindCounters) {
+		c.buildTime += took
+		switch {
+		case errors.Is(err, ErrNoRoom):
+			c.tablesNoRoom++
+		case err != nil:
+			c.tablesFailed++
+		default:
+			c.tablesBuilt++
+			c.tableRows += uint64(len(t.Rows))
+			c.tableSourceBytes += uint64(t.SourceBytes())
+			for k, v := range t.Unsupported {
+				c.unsupported[k] += uint64(v)
+			}
+		}
+	})
+	if err != nil {
+		slog.Debug("unwind table not built", "component", "cpuprofile", "file", j.file.Name(), "err", err)
+	}
+}
+
+func isGo(f *elf.File) bool {
+	return f.Section(".gopclntab") != nil || f.Section(".go.buildinfo") != nil
+}

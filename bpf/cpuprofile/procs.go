@@ -1,0 +1,394 @@
+package cpuprofile
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/vigil-ebpf/vigil/symbolizer"
+)
+
+// maxMappings is MAX_MAPPINGS in unwind.bpf.h: executable mappings kept per
+// process; past it the rest of a process's code is walked with frame pointers.
+const maxMappings = 256
+
+// registry keeps every sampled process's executable mappings in the procs
+// map and hands new files to the table builder. Processes are registered
+// when BPF first sees them, when they exec, and when a PC falls outside
+// their known mappings (dlopen, new JIT code); dead ones are swept.
+type registry struct {
+	procs    *ebpf.Map
+	seen     *ebpf.Map
+	store    *tableStore
+	builder  *builder
+	procRoot string
+
+	mu       sync.Mutex
+	files    map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
+	regs     map[uint32]*procReg
+	pending  map[uint32]bool // queued for registration
+	queue    []regRequest
+	busy     sync.WaitGroup // queued or running registrations
+	wake     chan struct{}
+	done     chan struct{}
+	lastSwep time.Time
+	stats    unwindCounters
+}
+
+type regRequest struct {
+	pid   uint32
+	force bool // exec: the old registration is void even if maps look alike
+}
+
+// fileRef is one mapped file's identity, load segments and table.
+type fileRef struct {
+	keys  []string
+	loads []elf.ProgHeader
+	table *tableFile
+}
+
+// procReg is what a process was registered with.
+type procReg struct {
+	sig   uint64 // hash of its executable mappings: skips re-registering the same
+	files []*fileRef
+}
+
+// unwindCounters are user-space counts of the unwinder, read by Stats.
+type unwindCounters struct {
+	processes         uint64 // registrations written
+	registerFailed    uint64
+	mappingsDropped   uint64 // executable mappings past maxMappings
+	tablesBuilt       uint64
+	tablesNoCFI       uint64 // files walked with frame pointers: no CFI, or Go
+	tablesNoRoom      uint64
+	tablesFailed      uint64
+	tableRows         uint64
+	tableSourceBytes  uint64
+	buildTime         time.Duration
+	unsupported       map[string]uint64
+	announcementsLost uint64
+}
+
+func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *registry {
+	r := &registry{
+		procs: procs, seen: seen, store: store, procRoot: procRoot,
+		files: map[string]*fileRef{}, regs: map[uint32]*procReg{}, pending: map[uint32]bool{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	r.stats.unsupported = map[string]uint64{}
+	r.builder = newBuilder(r)
+	go r.run()
+	return r
+}
+
+// request queues pid for registration; it never blocks the event reader.
+func (r *registry) request(pid uint32, force bool) {
+	r.mu.Lock()
+	if !r.pending[pid] || force {
+		r.pending[pid] = true
+		r.queue = append(r.queue, regRequest{pid, force})
+		r.busy.Add(1)
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *registry) run() {
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.wake:
+		}
+		for {
+			r.mu.Lock()
+			if len(r.queue) == 0 {
+				r.mu.Unlock()
+				break
+			}
+			req := r.queue[0]
+			r.queue = r.queue[1:]
+			delete(r.pending, req.pid)
+			r.mu.Unlock()
+			if err := r.register(req.pid, req.force); err != nil {
+				r.count(func(c *unwindCounters) { c.registerFailed++ })
+				slog.Debug("registering process for unwinding failed", "component", "cpuprofile", "pid", req.pid, "err", err)
+			}
+			r.busy.Done()
+		}
+	}
+}
+
+// wait blocks until the registrations queued so far are done.
+func (r *registry) wait() { r.busy.Wait() }
+
+func (r *registry) close() {
+	close(r.done)
+	r.builder.close()
+}
+
+func (r *registry) count(f func(*unwindCounters)) {
+	r.mu.Lock()
+	f(&r.stats)
+	r.mu.Unlock()
+}
+
+// register writes pid's executable mappings into the procs map.
+func (r *registry) register(pid uint32, force bool) error {
+	text, err := os.ReadFile(r.procPath(pid, "maps"))
+	if err != nil {
+		return fmt.Errorf("reading mappings: %w", err)
+	}
+	maps, err := symbolizer.ParseMaps(bytes.NewReader(text))
+	if err != nil {
+		return err
+	}
+	exec := executable(maps)
+	sig := signature(exec)
+	r.mu.Lock()
+	old := r.regs[pid]
+	r.mu.Unlock()
+	if old != nil && old.sig == sig && !force && r.stillRegistered(pid) {
+		return nil
+	}
+	var val cpuprofileProc
+	reg := &procReg{sig: sig}
+	for i := range exec {
+		if int(val.N) == maxMappings {
+			r.count(func(c *unwindCounters) { c.mappingsDropped += uint64(len(exec) - maxMappings) })
+			break
+		}
+		m := &exec[i]
+		entry := cpuprofileMapping{Start: m.Start, Len: uint32(min(m.Limit-m.Start, 1<<32-1))}
+		if ref := r.fileFor(pid, m); ref != nil {
+			if bias, ok := loadBias(ref.loads, m); ok {
+				entry.Bias, entry.File = bias, ref.table.id
+				reg.files = append(reg.files, ref)
+			}
+		}
+		val.M[val.N] = entry
+		val.N++
+	}
+	for _, f := range reg.files {
+		r.store.ref(f.table)
+	}
+	if err := r.procs.Put(pid, &val); err != nil {
+		r.unrefAll(reg)
+		return fmt.Errorf("writing process %d mappings: %w", pid, err)
+	}
+	r.mu.Lock()
+	r.regs[pid] = reg
+	r.stats.processes++
+	r.mu.Unlock()
+	if old != nil {
+		r.unrefAll(old)
+	}
+	return nil
+}
+
+// stillRegistered tells whether pid's entry is still in the procs map (it
+// is an LRU: a busy host can push out a quiet process).
+func (r *registry) stillRegistered(pid uint32) bool {
+	var v cpuprofileProc
+	return r.procs.Lookup(pid, &v) == nil
+}
+
+func (r *registry) unrefAll(reg *procReg) {
+	for _, f := range reg.files {
+		r.store.unref(f.table)
+	}
+}
+
+func (r *registry) procPath(pid uint32, name string) string {
+	return r.procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/" + name
+}
+
+// executable keeps the mappings that may hold code, sorted by address.
+func executable(maps []symbolizer.Mapping) []symbolizer.Mapping {
+	out := make([]symbolizer.Mapping, 0, 32)
+	for _, m := range maps {
+		if m.Executable() && m.Limit > m.Start {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b symbolizer.Mapping) int {
+		if a.Start < b.Start {
+			return -1
+		}
+		if a.Start > b.Start {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func signature(exec []symbolizer.Mapping) uint64 {
+	h := fnv.New64a()
+	var b [32]byte
+	for _, m := range exec {
+		binary.LittleEndian.PutUint64(b[0:], m.Start)
+		binary.LittleEndian.PutUint64(b[8:], m.Limit)
+		binary.LittleEndian.PutUint64(b[16:], m.Offset)
+		binary.LittleEndian.PutUint64(b[24:], m.Inode)
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// fileFor returns the file behind a file-backed mapping, opening it and
+// queueing its table the first time its identity is seen. Anonymous code
+// (JIT), the vDSO and files that can't be read get no table: frame pointers.
+func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
+	if m.Inode == 0 || m.Path == "" || m.Path[0] != '/' {
+		return nil
+	}
+	key := "inode:" + m.Dev + ":" + strconv.FormatUint(m.Inode, 10)
+	r.mu.Lock()
+	ref := r.files[key]
+	r.mu.Unlock()
+	if ref != nil {
+		return ref
+	}
+	f, err := os.Open(r.procPath(pid, "map_files/"+strconv.FormatUint(m.Start, 16)+"-"+strconv.FormatUint(m.Limit, 16)))
+	if err != nil {
+		if f, err = os.Open(r.procPath(pid, "root") + m.Path); err != nil {
+			return nil
+		}
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	id := buildID(ef)
+	r.mu.Lock()
+	if id != "" && r.files["build-id:"+id] != nil {
+		ref = r.files["build-id:"+id]
+		ref.keys = append(ref.keys, key)
+		r.files[key] = ref
+		r.mu.Unlock()
+		f.Close()
+		return ref
+	}
+	r.mu.Unlock()
+	ref = &fileRef{keys: []string{key}, loads: loadSegments(ef)}
+	if id != "" {
+		ref.keys = append(ref.keys, "build-id:"+id)
+	}
+	tf, err := r.store.newFile()
+	if err != nil {
+		f.Close()
+		r.count(func(c *unwindCounters) { c.tablesNoRoom++ })
+		return nil
+	}
+	ref.table = tf
+	tf.onEvict = func() { r.forgetFile(ref) } // called with the store's lock held
+	r.mu.Lock()
+	for _, k := range ref.keys {
+		r.files[k] = ref
+	}
+	r.mu.Unlock()
+	r.builder.enqueue(buildJob{ref: ref, file: f, elf: ef})
+	return ref
+}
+
+func (r *registry) forgetFile(ref *fileRef) {
+	r.mu.Lock()
+	for _, k := range ref.keys {
+		if r.files[k] == ref {
+			delete(r.files, k)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// loadSegments keeps the PT_LOAD headers, all that bias needs.
+func loadSegments(f *elf.File) []elf.ProgHeader {
+	var out []elf.ProgHeader
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			out = append(out, p.ProgHeader)
+		}
+	}
+	return out
+}
+
+// loadBias is what to subtract from an address in m to get the file's
+// virtual address: the segment that maps m's file offset says where that
+// offset was meant to be.
+func loadBias(loads []elf.ProgHeader, m *symbolizer.Mapping) (uint64, bool) {
+	for _, p := range loads {
+		if p.Flags&elf.PF_X == 0 {
+			continue
+		}
+		segStart := p.Off &^ 0xfff
+		if m.Offset >= segStart && m.Offset < p.Off+p.Filesz {
+			return m.Start - (p.Vaddr + m.Offset - p.Off), true
+		}
+	}
+	return 0, false
+}
+
+// buildID reads the GNU build-id note, or "".
+func buildID(f *elf.File) string {
+	s := f.Section(".note.gnu.build-id")
+	if s == nil || s.Size > 1024 {
+		return ""
+	}
+	b, err := s.Data()
+	if err != nil || len(b) < 16 {
+		return ""
+	}
+	nameSz, descSz := f.ByteOrder.Uint32(b[0:]), f.ByteOrder.Uint32(b[4:])
+	off := 12 + (uint64(nameSz)+3)&^3
+	if descSz == 0 || descSz > 64 || off+uint64(descSz) > uint64(len(b)) {
+		return ""
+	}
+	return fmt.Sprintf("%x", b[off:off+uint64(descSz)])
+}
+
+// sweep forgets processes that have exited, at most once a second: their
+// procs entries, their table references, and their "seen" mark, so a new
+// process that reuses the pid is announced again.
+func (r *registry) sweep() {
+	r.mu.Lock()
+	if time.Since(r.lastSwep) < time.Second {
+		r.mu.Unlock()
+		return
+	}
+	r.lastSwep = time.Now()
+	pids := make([]uint32, 0, len(r.regs))
+	for pid := range r.regs {
+		pids = append(pids, pid)
+	}
+	r.mu.Unlock()
+	for _, pid := range pids {
+		if _, err := os.Stat(r.procPath(pid, "")); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		r.mu.Lock()
+		reg := r.regs[pid]
+		delete(r.regs, pid)
+		r.mu.Unlock()
+		_ = r.procs.Delete(pid)
+		_ = r.seen.Delete(pid)
+		if reg != nil {
+			r.unrefAll(reg)
+		}
+	}
+}
