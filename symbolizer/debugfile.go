@@ -2,6 +2,7 @@ package symbolizer
 
 import (
 	"bytes"
+	"debug/elf"
 	"hash/crc32"
 	"io"
 	"os"
@@ -87,4 +88,24 @@ func openDebugFile(path, wantID string, wantCRC uint32, checkCRC bool) (*elfImag
 		return nil, nil
 	}
 	return img, f
+}
+
+// DebugFile finds the separate debug file of the ELF file read through ra
+// (mapped as path, in a process whose root is root): by build ID under each
+// of dirs, then through .gnu_debuglink with its CRC checked. It returns nil
+// when there is none; otherwise the caller closes the returned closer.
+func DebugFile(ra io.ReaderAt, size int64, path, root string, dirs []string) (*elf.File, io.Closer) {
+	img, err := openELF(ra, size)
+	if err != nil {
+		return nil, nil
+	}
+	if dirs == nil {
+		dirs = []string{"/usr/lib/debug"}
+	}
+	o := &objFile{img: img, path: path, root: root}
+	dbg := o.findDebugFile(dirs)
+	if dbg == nil || len(o.closers) == 0 {
+		return nil, nil
+	}
+	return dbg.f, o.closers[0]
 }

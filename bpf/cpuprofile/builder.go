@@ -3,11 +3,13 @@ package cpuprofile
 import (
 	"debug/elf"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/vigil-ebpf/vigil/symbolizer"
 	"github.com/vigil-ebpf/vigil/symbolizer/unwind"
 )
 
@@ -27,6 +29,8 @@ type buildJob struct {
 	ref  *fileRef
 	file *os.File // kept open from registration: the process may be gone by now
 	elf  *elf.File
+	path string // as mapped, and the process's root: to find a debug file
+	root string
 }
 
 func newBuilder(r *registry) *builder {
@@ -97,7 +101,7 @@ func (b *builder) build(j buildJob) {
 		return
 	}
 	start := time.Now()
-	t, err := unwind.Build(j.elf)
+	t, err := buildTable(j)
 	if errors.Is(err, unwind.ErrNoCFI) {
 		_ = st.setState(j.ref.table, fileNoTable)
 		r.count(func(c *unwindCounters) { c.tablesNoCFI++ })
@@ -128,6 +132,37 @@ func (b *builder) build(j buildJob) {
 	}
 }
 
-func isGo(f *elf.File) bool {
+// buildTable reads the file's own CFI or, when it has none, the
+// .debug_frame of its separate debug file (by build ID or debuglink). The
+// file comes from another machine's build: a panic in a parser becomes an
+// error for this file alone.
+func buildTable(j buildJob) (t *unwind.Table, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("reading call frame information: panic: %v", r)
+		}
+	}()
+	t, err = unwind.Build(j.elf)
+	if !errors.Is(err, unwind.ErrNoCFI) {
+		return t, err
+	}
+	st, serr := j.file.Stat()
+	if serr != nil {
+		return t, err
+	}
+	dbg, closer := symbolizer.DebugFile(j.file, st.Size(), j.path, j.root, nil)
+	if dbg == nil {
+		return t, err
+	}
+	defer closer.Close()
+	return unwind.BuildWithDebug(j.elf, dbg)
+}
+
+func isGo(f *elf.File) (goBin bool) {
+	defer func() {
+		if recover() != nil {
+			goBin = false
+		}
+	}()
 	return f.Section(".gopclntab") != nil || f.Section(".go.buildinfo") != nil
 }

@@ -270,7 +270,7 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 			return nil
 		}
 	}
-	ef, err := elf.NewFile(f)
+	ef, err := openELF(f)
 	if err != nil {
 		f.Close()
 		return nil
@@ -303,8 +303,27 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 		r.files[k] = ref
 	}
 	r.mu.Unlock()
-	r.builder.enqueue(buildJob{ref: ref, file: f, elf: ef})
+	r.builder.enqueue(buildJob{ref: ref, file: f, elf: ef, path: m.Path, root: r.procPath(pid, "root")})
 	return ref
+}
+
+// maxSections bounds the section headers of a file vigil reads: real
+// binaries have a few dozen.
+const maxSections = 1 << 16
+
+// openELF parses an ELF header from a file vigil did not build; a panic in
+// the parser or an absurd section count is an error.
+func openELF(f *os.File) (ef *elf.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ef, err = nil, fmt.Errorf("parsing ELF headers: panic: %v", r)
+		}
+	}()
+	ef, err = elf.NewFile(f)
+	if err == nil && len(ef.Sections) > maxSections {
+		return nil, fmt.Errorf("%d ELF sections", len(ef.Sections))
+	}
+	return ef, err
 }
 
 func (r *registry) forgetFile(ref *fileRef) {
@@ -345,7 +364,12 @@ func loadBias(loads []elf.ProgHeader, m *symbolizer.Mapping) (uint64, bool) {
 }
 
 // buildID reads the GNU build-id note, or "".
-func buildID(f *elf.File) string {
+func buildID(f *elf.File) (id string) {
+	defer func() {
+		if recover() != nil {
+			id = ""
+		}
+	}()
 	s := f.Section(".note.gnu.build-id")
 	if s == nil || s.Size > 1024 {
 		return ""

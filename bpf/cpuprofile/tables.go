@@ -122,7 +122,7 @@ func (s *tableStore) setState(f *tableFile, state uint32) error {
 func (s *tableStore) place(f *tableFile, t *unwind.Table) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lay, err := s.layout(t)
+	lay, err := buildLayout(t.Rows, s.ruleID)
 	if err != nil {
 		return err
 	}
@@ -154,11 +154,10 @@ type tableLayout struct {
 	rows      []uint32 // pc&0xffff << 16 | rule
 }
 
-// layout splits a table into 64 KiB pages whose rows each start with the
-// rule in effect at the page start, so the walker searches one page only.
-func (s *tableStore) layout(t *unwind.Table) (tableLayout, error) {
+// buildLayout splits a table into 64 KiB pages whose rows each start with
+// the rule in effect at the page start, so the walker searches one page.
+func buildLayout(rows []unwind.Row, ruleID func(unwind.Rule) (uint16, error)) (tableLayout, error) {
 	var lay tableLayout
-	rows := t.Rows
 	if len(rows) == 0 {
 		return lay, nil
 	}
@@ -179,7 +178,7 @@ func (s *tableStore) layout(t *unwind.Table) (tableLayout, error) {
 			}
 		}
 		for ; i < len(rows) && rows[i].PC>>pageBits == p; i++ {
-			id, err := s.ruleID(rows[i].Rule)
+			id, err := ruleID(rows[i].Rule)
 			if err != nil {
 				return lay, err
 			}

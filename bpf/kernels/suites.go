@@ -131,6 +131,21 @@ func TestData(root string) (map[string]string, error) {
 	return trees, nil
 }
 
+// WorkloadCFlags are the gcc flags of a C workload: those on a first line
+// "// vigil-cflags: ..." (a workload built as distributions build code,
+// say), else -O0 with frame pointers.
+func WorkloadCFlags(src string) []string {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if f, ok := strings.CutPrefix(first, "// vigil-cflags:"); ok {
+		return strings.Fields(f)
+	}
+	return []string{"-O0", "-g", "-fno-omit-frame-pointer"}
+}
+
 // BuildWorkloads compiles every testdata/*.c of a suite into a static
 // executable (no compiler runs in the guest) and says where each goes in the
 // guest: next to its source, without the .c, where the test looks first.
@@ -140,7 +155,8 @@ func BuildWorkloads(ctx context.Context, root, outDir string, s Suite) ([]HostFi
 	for _, src := range srcs {
 		name := strings.TrimSuffix(filepath.Base(src), ".c")
 		out := filepath.Join(outDir, s.Name+"-"+name)
-		cmd := exec.CommandContext(ctx, "gcc", "-static", "-O0", "-g", "-fno-omit-frame-pointer", "-o", out, src)
+		args := append([]string{"-static"}, WorkloadCFlags(src)...)
+		cmd := exec.CommandContext(ctx, "gcc", append(args, "-o", out, src)...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
 		}

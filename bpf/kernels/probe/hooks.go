@@ -57,8 +57,17 @@ func hooks() []hook {
 		{"profile", "cpuprofile", single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
 			return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 		})},
+		{cpuprofile.UnwindHook, "cpuprofile", single(cpuprofile.UnwindHook, func(skip map[string]bool) (unwindReporter, error) {
+			p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+			return unwindReporter{p}, err
+		})},
 	}
 }
+
+// unwindReporter reports the profiler's user-stack walker as its own hook.
+type unwindReporter struct{ *cpuprofile.Profiler }
+
+func (u unwindReporter) Report() attach.Report { return u.UnwindReport() }
 
 // tcpHook picks one hook out of tcplat, whose Open attaches all three and
 // fails only when none attaches.

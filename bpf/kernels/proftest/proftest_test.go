@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+	"github.com/vigil-ebpf/vigil/bpf/kernels"
 	"github.com/vigil-ebpf/vigil/profiler"
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
@@ -129,4 +130,85 @@ func sampleNames(s *profile.Sample) []string {
 		}
 	}
 	return names
+}
+
+// TestFramelessChainWalkedWithTables profiles testdata/nofp (-O2, no frame
+// pointers) and checks that the unwind tables walk its whole chain: in at
+// least 95% of the samples in leaf_work, the stack holds stage_inner,
+// stage_middle, stage_outer and main above it. A frame-pointer walk shows
+// leaf_work alone, so this fails on any kernel where the table walker
+// doesn't work.
+func TestFramelessChainWalkedWithTables(t *testing.T) {
+	testenv.RequireRoot(t)
+	cmd := exec.Command(workload(t, "nofp"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	const hz, round, maxRounds, enough = 199, 2 * time.Second, 15, 300
+	var leaf, whole int64
+	for r := 0; r < maxRounds && leaf < enough; r++ {
+		p, unwind := profilePIDUnwind(t, uint32(cmd.Process.Pid), hz, round)
+		if unwind != cpuprofile.StrategyTables {
+			t.Fatalf("user stacks walked with %q, want %q", unwind, cpuprofile.StrategyTables)
+		}
+		for _, s := range p.Sample {
+			names := sampleNames(s)
+			if len(names) == 0 || names[0] != "leaf_work" {
+				continue
+			}
+			leaf += s.Value[0]
+			if strings.Contains(strings.Join(names, ";"), "leaf_work;stage_inner;stage_middle;stage_outer;main") {
+				whole += s.Value[0]
+			}
+		}
+	}
+	t.Logf("leaf_work: %d samples, %d with the whole chain to main (%.1f%%)", leaf, whole, 100*float64(whole)/float64(max(leaf, 1)))
+	if leaf < enough/3 {
+		t.Fatalf("too few samples in leaf_work: %d", leaf)
+	}
+	if float64(whole) < 0.95*float64(leaf) {
+		t.Errorf("only %d of %d samples in leaf_work carry its caller chain", whole, leaf)
+	}
+}
+
+// workload is testdata/<name> prebuilt (inside the matrix guest) or built
+// now with the flags its source names.
+func workload(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := filepath.Abs("testdata/" + name); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skipf("skipped: needs gcc to build testdata/%s.c (or a prebuilt testdata/%s)", name, name)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	src := "testdata/" + name + ".c"
+	out, err := exec.Command("gcc", append(kernels.WorkloadCFlags(src), "-o", bin, src)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration) (*profile.Profile, string) {
+	t.Helper()
+	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sampler.Close()
+	sampler.Register(pid)
+	sampler.WaitTables()
+	sym := symbolizer.New(symbolizer.Options{})
+	defer sym.Close()
+	s := &profiler.Session{Sampler: sampler, Symbols: sym, Frequency: hz, Interval: time.Second}
+	p, err := s.Run(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sampler.UnwindReport().Chosen
 }

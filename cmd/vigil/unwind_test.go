@@ -1,0 +1,87 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shortFramelessC runs about 300 ms in sl_leaf under sl_inner < sl_outer <
+// main, built at -O2 without frame pointers.
+const shortFramelessC = `
+#include <stdint.h>
+#include <time.h>
+volatile uint64_t sink;
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+__attribute__((noinline)) void sl_leaf(void) { uint64_t x = sink; for (int i = 0; i < 100000; i++) x = x * 2654435761u + i; sink = x; }
+__attribute__((noinline)) void sl_inner(double end) { while (now() < end) sl_leaf(); sink += 1; }
+__attribute__((noinline)) void sl_outer(double end) { sl_inner(end); sink += 2; }
+int main(void) { sl_outer(now() + 0.3); return 0; }
+`
+
+// A process that lives 300 ms, started while vigil runs, gets whole stacks
+// through frameless code: its tables are built at its first sample, and the
+// few samples taken before they are in place are marked as such rather
+// than shown with made-up callers.
+func TestProfileShortLivedFramelessProcessGetsWholeStacks(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "slframeless.c")
+	bin := filepath.Join(dir, "slframeless")
+	if err := os.WriteFile(src, []byte(shortFramelessC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		done <- exec.Command(bin).Run()
+	}()
+	p, summary := profileCmd(t, "-d", "3s", "-F", "499")
+	if err := <-done; err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	var leaf, whole, marked int64
+	var other []string
+	for _, s := range p.Sample {
+		names := sampleNames(s)
+		i := indexOf(names, "sl_leaf")
+		if i < 0 {
+			continue
+		}
+		leaf += s.Value[0]
+		rest := strings.Join(names[i:], ";")
+		switch {
+		case strings.HasPrefix(rest, "sl_leaf;sl_inner;sl_outer;main;"):
+			whole += s.Value[0]
+		case strings.HasPrefix(names[len(names)-1], "[user stack truncated: "):
+			marked += s.Value[0]
+		default:
+			other = append(other, rest)
+		}
+	}
+	t.Logf("sl_leaf: %d samples, %d whole, %d marked truncated", leaf, whole, marked)
+	if leaf < 30 {
+		t.Fatalf("sl_leaf has %d samples, want most of its ~150; summary:\n%s", leaf, summary)
+	}
+	if float64(whole) < 0.8*float64(leaf) {
+		t.Errorf("only %d of %d samples carry the whole chain; summary:\n%s", whole, leaf, summary)
+	}
+	if len(other) > 0 {
+		t.Errorf("stacks neither whole nor marked truncated: %q", other)
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
