@@ -36,6 +36,10 @@ type Builder struct {
 	// address seen again in a later batch is not symbolized twice.
 	// Keyed by pid first so an exec forgets one process in O(1).
 	userLocs   map[uint32]map[uint64]*profile.Location
+	// unmapped are addresses that fell outside every mapping known when
+	// they were symbolized (a library opened with dlopen since): they are
+	// asked again in the next batch instead of staying unnamed.
+	unmapped   map[uint32][]uint64
 	kernelLocs map[uint64]*profile.Location
 	unnamed    map[*profile.Mapping]bool // mappings with at least one unnamed location
 
@@ -82,6 +86,7 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 		mappings: map[mappingKey]*profile.Mapping{}, funcs: map[funcKey]*profile.Function{},
 		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
 		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
+		unmapped: map[uint32][]uint64{},
 		unnamed: map[*profile.Mapping]bool{},
 		stats:   Stats{Lost: map[string]uint64{}},
 	}
@@ -102,6 +107,7 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 // the same addresses start meaning something else.
 func (b *Builder) ForgetProcess(pid uint32) {
 	delete(b.userLocs, pid)
+	delete(b.unmapped, pid)
 }
 
 // Add symbolizes a drained batch and adds it to the profile, lost samples

@@ -279,3 +279,58 @@ func stackNames(s *profile.Sample) []string {
 	}
 	return names
 }
+
+// outsideFake knows no mapping for 0x9000 until a library appears there.
+type outsideFake struct {
+	*fakeSymbols
+	loaded bool
+}
+
+func (f *outsideFake) User(pid int, addrs []uint64) []symbolizer.Location {
+	out := f.fakeSymbols.User(pid, addrs)
+	for i := range out {
+		if out[i].Address == 0x9000 {
+			out[i] = symbolizer.Location{Address: 0x9000}
+			if f.loaded {
+				out[i].Mapping = &symbolizer.Mapping{Start: 0x9000, Limit: 0xa000, Path: "/usr/lib/libplugin.so"}
+				out[i].Frames = []symbolizer.Frame{{Function: "plugin_work"}}
+			}
+		}
+	}
+	return out
+}
+
+// An address outside every known mapping (a library opened with dlopen
+// after the process was prepared) is asked again in the next batch rather
+// than left unnamed for the rest of the profile.
+func TestUnmappedAddressIsAskedAgain(t *testing.T) {
+	f := &outsideFake{fakeSymbols: newFake()}
+	b := NewBuilder(f, 99, time.Now())
+	batch := &cpuprofile.Batch{Samples: []cpuprofile.Sample{{PID: 7, TID: 7, Comm: "host", User: []uint64{0x9000, 0x2fff + 1}, Count: 1}}}
+	b.Add(batch)
+	f.loaded = true
+	b.Add(batch)
+	p, err := b.Profile(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, s := range p.Sample {
+		if names := sampleNamesOf(s); len(names) > 0 && names[0] == "plugin_work" {
+			named = true
+		}
+	}
+	if !named {
+		t.Fatal("the address was not named once its library appeared")
+	}
+}
+
+func sampleNamesOf(s *profile.Sample) []string {
+	var out []string
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			out = append(out, ln.Function.Name)
+		}
+	}
+	return out
+}

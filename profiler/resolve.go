@@ -23,6 +23,12 @@ func callSite(addrs []uint64, i int) uint64 {
 
 // resolveUser symbolizes, per process, every user address not seen before.
 func (b *Builder) resolveUser(samples []cpuprofile.Sample) {
+	for pid, addrs := range b.unmapped {
+		for _, a := range addrs {
+			delete(b.userLocs[pid], a)
+		}
+	}
+	clear(b.unmapped)
 	want := map[uint32][]uint64{}
 	for i := range samples {
 		s := &samples[i]
@@ -44,6 +50,9 @@ func (b *Builder) resolveUser(samples []cpuprofile.Sample) {
 		for i, l := range locs {
 			if i < len(addrs) {
 				b.userLocs[pid][addrs[i]] = b.location(l, false)
+				if l.Mapping == nil {
+					b.unmapped[pid] = append(b.unmapped[pid], addrs[i])
+				}
 			}
 		}
 	}

@@ -81,6 +81,7 @@ func Open(opts Options) (*Profiler, error) {
 	if err := p.loadWithStrategies(len(cpus)); err != nil {
 		return nil, err
 	}
+	p.prepareTables(opts.PIDs)
 	if err := p.attachAll(cpus); err != nil {
 		p.closeObjects()
 		return nil, err
@@ -119,7 +120,7 @@ func (p *Profiler) load(ncpu int, tables bool) error {
 	if err := spec.Variables["include_idle"].Set(p.opts.IncludeIdle); err != nil {
 		return err
 	}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	if err := p.loadObjects(spec, tables); err != nil {
 		return fmt.Errorf("loading cpuprofile: %w", err)
 	}
 	for _, pid := range p.opts.PIDs {
@@ -135,6 +136,27 @@ func (p *Profiler) load(ncpu int, tables bool) error {
 		}
 	}
 	p.tables = tables
+	return nil
+}
+
+// loadObjects loads the maps and programs; with frame pointers the table
+// walker is not loaded at all, so a kernel whose verifier refuses it still
+// profiles.
+func (p *Profiler) loadObjects(spec *ebpf.CollectionSpec, tables bool) error {
+	if tables {
+		return spec.LoadAndAssign(&p.objs, nil)
+	}
+	var objs struct {
+		cpuprofileMaps
+		cpuprofileVariables
+		ProcessExec *ebpf.Program `ebpf:"process_exec"`
+		ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
+	}
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return err
+	}
+	p.objs = cpuprofileObjects{cpuprofileMaps: objs.cpuprofileMaps, cpuprofileVariables: objs.cpuprofileVariables,
+		cpuprofilePrograms: cpuprofilePrograms{ProcessExec: objs.ProcessExec, ProfileCpu: objs.ProfileCpu}}
 	return nil
 }
 

@@ -80,14 +80,14 @@ type cpuprofileUnwindState struct {
 	ReturnAddr uint32
 	N_table    uint32
 	N_fp       uint32
-	Pad        uint32
+	LastMap    uint32
 	Stack      cpuprofileUstack
 }
 
 type cpuprofileUstack struct {
 	_      structs.HostLayout
 	Len    uint64
-	Frames [127]uint64
+	Frames [128]uint64
 }
 
 // Names of all BPF objects in the ELF.

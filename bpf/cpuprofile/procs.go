@@ -217,11 +217,18 @@ func (r *registry) procPath(pid uint32, name string) string {
 	return r.procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/" + name
 }
 
-// executable keeps the mappings that may hold code, sorted by address.
+// userLimit is above every user-space address: x86-64 user space ends at
+// 2^47 (2^56 with five-level paging). The legacy [vsyscall] page lies above
+// it and is left out: the walker's branch-free search compares addresses
+// by the sign of their difference, which holds only below 2^63.
+const userLimit = 1 << 63
+
+// executable keeps the user-space mappings that may hold code, sorted by
+// address.
 func executable(maps []symbolizer.Mapping) []symbolizer.Mapping {
 	out := make([]symbolizer.Mapping, 0, 32)
 	for _, m := range maps {
-		if m.Executable() && m.Limit > m.Start {
+		if m.Executable() && m.Limit > m.Start && m.Limit <= userLimit {
 			out = append(out, m)
 		}
 	}

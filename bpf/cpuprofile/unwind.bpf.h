@@ -101,9 +101,12 @@ struct rule {
 	__s32 cfa_off;
 };
 
+/* One slot more than MAX_USER_FRAMES so that an index masked with 127 is
+ * provably inside the array for every verifier (older ones don't carry the
+ * len < MAX_USER_FRAMES check over to the masked index). */
 struct ustack {
 	__u64 len;
-	__u64 frames[MAX_USER_FRAMES];
+	__u64 frames[MAX_USER_FRAMES + 1];
 };
 
 /* x86-64 struct pt_regs (also bpf_user_pt_regs_t, the perf_event context). */
@@ -120,7 +123,7 @@ struct unwind_state {
 	__u32 return_addr; // ip is a return address: look up ip-1
 	__u32 n_table;     // frames walked with a table rule
 	__u32 n_fp;        // frames walked with the frame pointer
-	__u32 pad;
+	__u32 last_map;    // index of the previous frame's mapping
 	struct ustack stack;
 };
 
@@ -216,8 +219,13 @@ static __always_inline __u64 le(__u64 a, __u64 b)
 /* find_mapping returns the mapping holding pc, by binary search over the
  * process's mappings sorted by start. Addresses are user addresses, below
  * 2^63. */
-static __always_inline struct mapping *find_mapping(struct proc *p, __u64 pc)
+static __always_inline struct mapping *find_mapping(struct proc *p, __u64 pc, __u32 *last)
 {
+	// Callers are often in the same file as their callees: try the
+	// mapping of the previous frame first.
+	struct mapping *c = &p->m[*last & (MAX_MAPPINGS - 1)];
+	if (pc - c->start < c->len)
+		return c;
 	__u64 lo = 0, hi = p->n;
 	if (hi > MAX_MAPPINGS)
 		hi = MAX_MAPPINGS;
@@ -235,6 +243,7 @@ static __always_inline struct mapping *find_mapping(struct proc *p, __u64 pc)
 	struct mapping *m = &p->m[(lo - 1) & (MAX_MAPPINGS - 1)];
 	if (pc - m->start >= m->len)
 		return 0;
+	*last = (lo - 1) & (MAX_MAPPINGS - 1);
 	return m;
 }
 
@@ -255,6 +264,8 @@ static __always_inline struct rule *find_rule(struct file_info *f, __u64 addr)
 	__u32 first = pg->first_row;
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < 17; i++) {
+		if (lo >= hi)
+			break;
 		__u64 mid = (lo + hi) >> 1;
 		__u64 active = le(lo + 1, hi);
 		__u32 k = first + (__u32)mid;
@@ -352,9 +363,17 @@ static __always_inline int rule_step(struct unwind_state *st, struct rule *r, __
 	if (cfa <= st->sp)
 		return TRUNC_BAD_FRAME;
 	__u64 ra;
-	if (bpf_probe_read_user(&ra, 8, (void *)(cfa - 8)))
+	if (r->rbp_kind == RBP_AT_CFA && r->rbp_off == -16) {
+		// The usual prologue (push %rbp after the call): the saved RBP
+		// sits right below the return address, one read for both.
+		__u64 pair[2];
+		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
+			return TRUNC_BAD_READ;
+		st->bp = pair[0];
+		ra = pair[1];
+	} else if (bpf_probe_read_user(&ra, 8, (void *)(cfa - 8))) {
 		return TRUNC_BAD_READ;
-	if (r->rbp_kind == RBP_AT_CFA) {
+	} else if (r->rbp_kind == RBP_AT_CFA) {
 		__u64 bp;
 		if (bpf_probe_read_user(&bp, 8, (void *)(cfa + r->rbp_off)))
 			return TRUNC_BAD_READ;
@@ -397,7 +416,7 @@ static __always_inline int unwind_step(struct unwind_state *st, struct proc *p)
 		return -1;
 	push_frame(st, pc);
 	__u64 at = st->return_addr ? pc - 1 : pc;
-	struct mapping *m = find_mapping(p, at);
+	struct mapping *m = find_mapping(p, at, &st->last_map);
 	if (!m) {
 		maybe_refresh(p, st->key.pid);
 		count_lost(UNW_FP_NO_MAPPING);

@@ -171,6 +171,29 @@ func (p *Profiler) UnwindStats() UnwindStats {
 	return s
 }
 
+// tablesReadyWait bounds how long Open waits for the tables of the
+// processes it was asked to sample.
+const tablesReadyWait = 2 * time.Second
+
+// prepareTables registers the processes named in Options.PIDs before
+// sampling starts, so their first samples are walked whole. With no pids
+// (the whole machine) nothing waits: each process is registered at its
+// first sample, and its tables are built meanwhile.
+func (p *Profiler) prepareTables(pids []uint32) {
+	if p.reg == nil || len(pids) == 0 {
+		return
+	}
+	for _, pid := range pids {
+		p.reg.request(pid, false)
+	}
+	done := make(chan struct{})
+	go func() { p.WaitTables(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(tablesReadyWait):
+	}
+}
+
 // Register registers pid's mappings now, as its first sample would.
 func (p *Profiler) Register(pid uint32) {
 	if p.reg != nil {

@@ -57,7 +57,7 @@ func hooks() []hook {
 		{"profile", "cpuprofile", single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
 			return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 		})},
-		{cpuprofile.UnwindHook, "cpuprofile", single(cpuprofile.UnwindHook, func(skip map[string]bool) (unwindReporter, error) {
+		{cpuprofile.UnwindHook, "proftest", single(cpuprofile.UnwindHook, func(skip map[string]bool) (unwindReporter, error) {
 			p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 			return unwindReporter{p}, err
 		})},

@@ -12,9 +12,11 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"github.com/vigil-ebpf/vigil/bpf/kernels"
+	"github.com/vigil-ebpf/vigil/bpf/kernels/report"
 	"github.com/vigil-ebpf/vigil/profiler"
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
@@ -132,26 +134,50 @@ func sampleNames(s *profile.Sample) []string {
 	return names
 }
 
-// TestFramelessChainWalkedWithTables profiles testdata/nofp (-O2, no frame
-// pointers) and checks that the unwind tables walk its whole chain: in at
-// least 95% of the samples in leaf_work, the stack holds stage_inner,
-// stage_middle, stage_outer and main above it. A frame-pointer walk shows
-// leaf_work alone, so this fails on any kernel where the table walker
-// doesn't work.
-func TestFramelessChainWalkedWithTables(t *testing.T) {
+// TestUnwindStrategiesOnFramelessChain profiles testdata/nofp (-O2, no
+// frame pointers) with each user-stack strategy in turn. With the unwind
+// tables, at least 95% of the samples in leaf_work must carry stage_inner,
+// stage_middle, stage_outer and main above it; with frame pointers forced,
+// fewer than half may (the walk can't get past the frameless leaf), which
+// shows that each subtest really ran the strategy it names.
+func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := exec.Command(workload(t, "nofp"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := uint32(cmd.Process.Pid)
+	skip := map[string]bool{}
+	for _, strategy := range []string{cpuprofile.StrategyTables, cpuprofile.StrategyFramePointer} {
+		t.Run(strategy, func(t *testing.T) {
+			leaf, whole := chainSamples(t, pid, skip, strategy)
+			t.Logf("leaf_work: %d samples, %d with the whole chain to main (%.1f%%)", leaf, whole, 100*float64(whole)/float64(max(leaf, 1)))
+			if leaf < 100 {
+				t.Fatalf("too few samples in leaf_work: %d", leaf)
+			}
+			if strategy == cpuprofile.StrategyTables && float64(whole) < 0.95*float64(leaf) {
+				t.Errorf("only %d of %d samples in leaf_work carry its caller chain", whole, leaf)
+			}
+			if strategy == cpuprofile.StrategyFramePointer && float64(whole) >= 0.5*float64(leaf) {
+				t.Errorf("frame pointers walked %d of %d frameless stacks whole: not the strategy under test", whole, leaf)
+			}
+		})
+		skip[strategy] = true
+	}
+}
 
+// chainSamples profiles pid with the strategies in skip off, in rounds until
+// leaf_work has enough samples, and counts them and those with the chain.
+func chainSamples(t *testing.T, pid uint32, skip map[string]bool, want string) (leaf, whole int64) {
 	const hz, round, maxRounds, enough = 199, 2 * time.Second, 15, 300
-	var leaf, whole int64
 	for r := 0; r < maxRounds && leaf < enough; r++ {
-		p, unwind := profilePIDUnwind(t, uint32(cmd.Process.Pid), hz, round)
-		if unwind != cpuprofile.StrategyTables {
-			t.Fatalf("user stacks walked with %q, want %q", unwind, cpuprofile.StrategyTables)
+		p, unwind := profilePIDUnwind(t, pid, hz, round, skip)
+		if r == 0 {
+			t.Log(report.Line(unwind, skip))
+		}
+		if unwind.Chosen != want {
+			t.Fatalf("user stacks walked with %q, want %q: %v", unwind.Chosen, want, unwind)
 		}
 		for _, s := range p.Sample {
 			names := sampleNames(s)
@@ -164,13 +190,7 @@ func TestFramelessChainWalkedWithTables(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("leaf_work: %d samples, %d with the whole chain to main (%.1f%%)", leaf, whole, 100*float64(whole)/float64(max(leaf, 1)))
-	if leaf < enough/3 {
-		t.Fatalf("too few samples in leaf_work: %d", leaf)
-	}
-	if float64(whole) < 0.95*float64(leaf) {
-		t.Errorf("only %d of %d samples in leaf_work carry its caller chain", whole, leaf)
-	}
+	return leaf, whole
 }
 
 // workload is testdata/<name> prebuilt (inside the matrix guest) or built
@@ -194,15 +214,13 @@ func workload(t *testing.T, name string) string {
 	return bin
 }
 
-func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration) (*profile.Profile, string) {
+func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration, skip map[string]bool) (*profile.Profile, attach.Report) {
 	t.Helper()
-	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second})
+	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sampler.Close()
-	sampler.Register(pid)
-	sampler.WaitTables()
 	sym := symbolizer.New(symbolizer.Options{})
 	defer sym.Close()
 	s := &profiler.Session{Sampler: sampler, Symbols: sym, Frequency: hz, Interval: time.Second}
@@ -210,5 +228,5 @@ func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration) (*profi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, sampler.UnwindReport().Chosen
+	return p, sampler.UnwindReport()
 }

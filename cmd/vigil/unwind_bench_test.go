@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// churnSegment is what one agent run cost while the processes churned.
+type churnSegment struct {
+	startupCPU float64 // CPU seconds before the measured window
+	cpu        float64 // CPU seconds in the measured window
+	bpfSeconds float64 // in-kernel run time of profile_cpu in the window
+	window     float64 // seconds
+	peakKiB    int64   // RSS peak over the whole run
+	endKiB     int64   // RSS at the end
+}
+
+// BenchmarkAgentUnwindChurn runs `vigil run` (directory sink, web view and
+// latency histograms off, the default 19 Hz and 15 s interval) with
+// profiler.unwind=auto and =frame-pointer in turn, in one run, while about
+// 200 short-lived processes a minute come and go: /bin/true, a C program
+// built -O2 without frame pointers that spins 300 ms (whose stacks only the
+// tables walk), and python3 summing a range. Table unwinding costs the
+// agent a registration per new process and a table per new file; the
+// issue's target is auto within +10% of frame-pointer in CPU.
+//
+// The modes run in the order auto, frame-pointer, frame-pointer, auto
+// (ABBA), so a load that drifts over the run falls on both alike. Each
+// agent warms up for 10 s (reading kallsyms, registering every process on
+// the host, building their tables: reported as startup CPU), then its CPU
+// (utime+stime from /proc/<pid>/stat) is measured for 30 s, a window that
+// holds two profile intervals in both modes. The sampling programs run in
+// the sampled processes' context and are not in the agent's CPU: their
+// in-kernel time (kernel.bpf_stats_enabled, about 45 ns per run included)
+// is reported beside it. VIGIL_UNWIND_CHURN_WINDOW (a Go duration)
+// lengthens the window, VIGIL_UNWIND_CHURN_ROUNDS the number of ABBA
+// halves.
+//
+//	sudo go test -run '^$' -bench AgentUnwindChurn -benchtime 1x ./cmd/vigil
+func BenchmarkAgentUnwindChurn(b *testing.B) {
+	requireRoot(b)
+	window, rounds := churnSettings(b)
+	bin := buildVigil(b)
+	restore := enableBPFStats(b)
+	defer restore()
+	stop := churn(churnCommands(b))
+	defer close(stop)
+	for i := 0; i < b.N; i++ {
+		got := map[string][]churnSegment{}
+		for r := range rounds {
+			order := []string{"auto", "frame-pointer"}
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, mode := range order {
+				got[mode] = append(got[mode], agentSegment(b, bin, mode, window))
+			}
+		}
+		reportChurn(b, got)
+	}
+}
+
+func churnSettings(b *testing.B) (window time.Duration, rounds int) {
+	window, rounds = 30*time.Second, 2
+	if v := os.Getenv("VIGIL_UNWIND_CHURN_WINDOW"); v != "" {
+		var err error
+		if window, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("VIGIL_UNWIND_CHURN_WINDOW: %v", err)
+		}
+	}
+	if v := os.Getenv("VIGIL_UNWIND_CHURN_ROUNDS"); v != "" {
+		if _, err := fmt.Sscan(v, &rounds); err != nil || rounds < 1 {
+			b.Fatalf("VIGIL_UNWIND_CHURN_ROUNDS: %q", v)
+		}
+	}
+	return window, rounds
+}
+
+// churnCommands are the short-lived processes, each started in turn.
+func churnCommands(b *testing.B) [][]string {
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		// pyenv's python3 is a shell script that starts several processes
+		// before the interpreter: the absolute path keeps the mix as stated.
+		if python, err = exec.LookPath("python3"); err != nil {
+			b.Skip("skipped: python3 is part of the mix")
+		}
+	}
+	return [][]string{
+		{"/bin/true"},
+		{buildCO2(b, "shortlived", shortC)},
+		{python, "-c", "sum(range(10**6))"},
+	}
+}
+
+// buildCO2 builds src the way distributions build C: -O2, so without frame
+// pointers on x86-64.
+func buildCO2(b *testing.B, name, src string) string {
+	b.Helper()
+	dir := b.TempDir()
+	c, bin := filepath.Join(dir, name+".c"), filepath.Join(dir, name)
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-g", "-o", bin, c).CombinedOutput(); err != nil {
+		b.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// churn starts one of cmds every 300 ms (200 a minute) until stop is
+// closed.
+func churn(cmds [][]string) chan struct{} {
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c := exec.Command(cmds[n%len(cmds)][0], cmds[n%len(cmds)][1:]...)
+			if err := c.Start(); err == nil {
+				go c.Wait()
+			}
+		}
+	}()
+	return stop
+}
+
+// agentSegment runs the agent with one unwind mode: warm-up, then the
+// measured window, sampling its RSS every second throughout.
+func agentSegment(b *testing.B, bin, mode string, window time.Duration) churnSegment {
+	b.Helper()
+	const warmup = 10 * time.Second
+	cfg := writeConfig(b, fmt.Sprintf("latency:\n  enabled: false\nweb:\n  enabled: false\nsinks:\n  directory:\n    path: %s\n", b.TempDir()))
+	cmd := exec.Command(bin, "run", "--config", cfg, "--set", "profiler.unwind="+mode)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	var s churnSegment
+	watchRSS(b, pid, &s, warmup)
+	prog := newestProfileProgram(b)
+	defer prog.Close()
+	s.startupCPU = cpuSeconds(b, pid)
+	bpf0 := programSeconds(b, prog)
+	watchRSS(b, pid, &s, window)
+	s.cpu = cpuSeconds(b, pid) - s.startupCPU
+	s.bpfSeconds = programSeconds(b, prog) - bpf0
+	s.window = window.Seconds()
+	s.endKiB = rssKiBTB(b, pid)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("vigil run (unwind %s): %v\n%s", mode, err, stderr.String())
+	}
+	return s
+}
+
+// watchRSS waits d, reading pid's RSS every second into s's peak.
+func watchRSS(b *testing.B, pid int, s *churnSegment, d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		time.Sleep(min(time.Second, time.Until(end)))
+		s.peakKiB = max(s.peakKiB, rssKiBTB(b, pid))
+	}
+}
+
+// newestProfileProgram is the agent's sampling program: the newest
+// profile_cpu (another engineer's vigil started earlier has an older id).
+func newestProfileProgram(b *testing.B) *ebpf.Program {
+	p := findProgram(b, "profile_cpu", false)
+	if info, err := p.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			b.Logf("agent's profile_cpu: id %d", id)
+		}
+	}
+	return p
+}
+
+// programSeconds is a program's in-kernel run time; with table unwinding
+// it includes walk_user, which is tail-called and counted in its caller.
+func programSeconds(b *testing.B, p *ebpf.Program) float64 {
+	st, err := p.Stats()
+	if err != nil {
+		b.Fatalf("program stats: %v", err)
+	}
+	return st.Runtime.Seconds()
+}
+
+// reportChurn reports each mode's CPU over all its windows (as a share of
+// one core), its startup CPU and RSS, and auto against frame-pointer.
+func reportChurn(b *testing.B, got map[string][]churnSegment) {
+	pct, peaks := map[string]float64{}, map[string]float64{}
+	for _, mode := range []string{"auto", "frame-pointer"} {
+		var cpu, bpf, secs, startup, end float64
+		var peak int64
+		for _, s := range got[mode] {
+			b.Logf("%-13s startup %.2f cpu-s, window %.2f cpu-s (%.2f%% core), bpf %.3f s, rss peak %d KiB end %d KiB",
+				mode, s.startupCPU, s.cpu, 100*s.cpu/s.window, s.bpfSeconds, s.peakKiB, s.endKiB)
+			cpu, bpf, secs, startup = cpu+s.cpu, bpf+s.bpfSeconds, secs+s.window, startup+s.startupCPU
+			end += float64(s.endKiB)
+			peak = max(peak, s.peakKiB)
+		}
+		n := float64(len(got[mode]))
+		pct[mode] = 100 * cpu / secs
+		b.ReportMetric(pct[mode], mode+"-cpu-%core")
+		b.ReportMetric(100*bpf/secs, mode+"-bpf-%core")
+		b.ReportMetric(startup/n, mode+"-startup-cpu-s")
+		peaks[mode] = float64(peak) / 1024
+		b.ReportMetric(peaks[mode], mode+"-rss-peak-MiB")
+		b.ReportMetric(end/n/1024, mode+"-rss-end-MiB")
+	}
+	if fp := pct["frame-pointer"]; fp > 0 {
+		b.ReportMetric(pct["auto"]/fp, "auto/frame-pointer-cpu")
+		b.ReportMetric(peaks["auto"]/peaks["frame-pointer"], "auto/frame-pointer-rss-peak")
+	}
+}
