@@ -35,7 +35,7 @@ type Builder struct {
 	// userLocs remembers, per process, what an address resolved to, so an
 	// address seen again in a later batch is not symbolized twice.
 	// Keyed by pid first so an exec forgets one process in O(1).
-	userLocs   map[uint32]map[uint64]*profile.Location
+	userLocs map[uint32]map[uint64]*profile.Location
 	// unmapped are addresses that fell outside every mapping known when
 	// they were symbolized (a library opened with dlopen since): they are
 	// asked again in the next batch instead of staying unnamed.
@@ -87,8 +87,8 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
 		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
 		unmapped: map[uint32][]uint64{},
-		unnamed: map[*profile.Mapping]bool{},
-		stats:   Stats{Lost: map[string]uint64{}},
+		unnamed:  map[*profile.Mapping]bool{},
+		stats:    Stats{Lost: map[string]uint64{}},
 	}
 	b.prof = &profile.Profile{
 		SampleType: []*profile.ValueType{
