@@ -27,10 +27,16 @@ type builder struct {
 
 type buildJob struct {
 	ref  *fileRef
-	file *os.File // kept open from registration: the process may be gone by now
+	file *os.File // kept open from registration: the process may be gone by now; nil for the vDSO
 	elf  *elf.File
 	path string // as mapped, and the process's root: to find a debug file
 	root string
+}
+
+func (j buildJob) close() {
+	if j.file != nil {
+		j.file.Close()
+	}
 }
 
 func newBuilder(r *registry) *builder {
@@ -68,7 +74,7 @@ func (b *builder) run() {
 			b.jobs = b.jobs[1:]
 			b.mu.Unlock()
 			b.build(j)
-			j.file.Close()
+			j.close()
 			b.idle.Done()
 		}
 	}
@@ -79,7 +85,7 @@ func (b *builder) drop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, j := range b.jobs {
-		j.file.Close()
+		j.close()
 		b.idle.Done()
 	}
 	b.jobs = nil
@@ -128,7 +134,7 @@ func (b *builder) build(j buildJob) {
 		}
 	})
 	if err != nil {
-		slog.Debug("unwind table not built", "component", "cpuprofile", "file", j.file.Name(), "err", err)
+		slog.Debug("unwind table not built", "component", "cpuprofile", "file", j.path, "err", err)
 	}
 }
 
@@ -143,7 +149,7 @@ func buildTable(j buildJob) (t *unwind.Table, err error) {
 		}
 	}()
 	t, err = unwind.Build(j.elf)
-	if !errors.Is(err, unwind.ErrNoCFI) {
+	if !errors.Is(err, unwind.ErrNoCFI) || j.file == nil {
 		return t, err
 	}
 	st, serr := j.file.Stat()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -261,6 +262,9 @@ func signature(exec []symbolizer.Mapping) uint64 {
 // queueing its table the first time its identity is seen. Anonymous code
 // (JIT), the vDSO and files that can't be read get no table: frame pointers.
 func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
+	if m.Path == "[vdso]" {
+		return r.vdsoFor(pid, m)
+	}
 	if m.Inode == 0 || m.Path == "" || m.Path[0] != '/' {
 		return nil
 	}
@@ -297,9 +301,18 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 	if id != "" {
 		ref.keys = append(ref.keys, "build-id:"+id)
 	}
+	if r.track(ref) == nil {
+		f.Close()
+		return nil
+	}
+	r.builder.enqueue(buildJob{ref: ref, file: f, elf: ef, path: m.Path, root: r.procPath(pid, "root")})
+	return ref
+}
+
+// track gives a new file its table slot and makes it findable by its keys.
+func (r *registry) track(ref *fileRef) *fileRef {
 	tf, err := r.store.newFile()
 	if err != nil {
-		f.Close()
 		r.count(func(c *unwindCounters) { c.tablesNoRoom++ })
 		return nil
 	}
@@ -310,7 +323,46 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 		r.files[k] = ref
 	}
 	r.mu.Unlock()
-	r.builder.enqueue(buildJob{ref: ref, file: f, elf: ef, path: m.Path, root: r.procPath(pid, "root")})
+	return ref
+}
+
+// maxVDSOSize bounds what is read of a process's vDSO (two pages today).
+const maxVDSOSize = 64 << 10
+
+// vdsoFor returns the vDSO's table, built once from the first process's
+// memory: the kernel maps the same image into every process. Its
+// functions (clock_gettime, gettimeofday) are frameless leaves, where a
+// frame-pointer step would skip the caller.
+func (r *registry) vdsoFor(pid uint32, m *symbolizer.Mapping) *fileRef {
+	const key = "vdso"
+	r.mu.Lock()
+	ref := r.files[key]
+	r.mu.Unlock()
+	if ref != nil {
+		return ref
+	}
+	size := m.Limit - m.Start
+	if size > maxVDSOSize {
+		return nil
+	}
+	mem, err := os.Open(r.procPath(pid, "mem"))
+	if err != nil {
+		return nil
+	}
+	defer mem.Close()
+	img := make([]byte, size)
+	if _, err := mem.ReadAt(img, int64(m.Start)); err != nil {
+		return nil
+	}
+	ef, err := openELFBytes(img)
+	if err != nil {
+		return nil
+	}
+	ref = r.track(&fileRef{keys: []string{key}, loads: loadSegments(ef)})
+	if ref == nil {
+		return nil
+	}
+	r.builder.enqueue(buildJob{ref: ref, elf: ef, path: m.Path})
 	return ref
 }
 
@@ -318,9 +370,12 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 // binaries have a few dozen.
 const maxSections = 1 << 16
 
+// openELFBytes parses an ELF image read from process memory.
+func openELFBytes(b []byte) (*elf.File, error) { return openELF(bytes.NewReader(b)) }
+
 // openELF parses an ELF header from a file vigil did not build; a panic in
 // the parser or an absurd section count is an error.
-func openELF(f *os.File) (ef *elf.File, err error) {
+func openELF(f io.ReaderAt) (ef *elf.File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ef, err = nil, fmt.Errorf("parsing ELF headers: panic: %v", r)

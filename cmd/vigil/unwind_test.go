@@ -4,9 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // shortFramelessC runs about 300 ms in sl_leaf under sl_inner < sl_outer <
@@ -84,4 +87,59 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// vdsoC spends its time in the vDSO's clock_gettime, a frameless leaf
+// that only the vDSO's own unwind table can step out of.
+const vdsoC = `
+#include <time.h>
+volatile long sink;
+__attribute__((noinline)) void vd_loop(void) { struct timespec t; for (int i = 0; i < 1000; i++) { clock_gettime(CLOCK_MONOTONIC, &t); sink += t.tv_nsec; } }
+__attribute__((noinline)) void vd_outer(void) { vd_loop(); sink++; }
+int main(void) { for (;;) vd_outer(); }
+`
+
+// Samples inside the vDSO keep their callers: vigil builds the vDSO's table
+// from process memory once and walks out of it like any library.
+func TestProfileWalksOutOfTheVDSO(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "vd.c"), filepath.Join(dir, "vd")
+	if err := os.WriteFile(src, []byte(vdsoC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := startWorkload(t, bin)
+	p, summary := profileCmd(t, "-d", "3s", "-F", "299", "--pid", strconv.Itoa(cmd.Process.Pid))
+	var inVDSO, whole int64
+	for _, s := range p.Sample {
+		if len(s.Location) == 0 || !userLeafIn(s, "[vdso]") {
+			continue
+		}
+		inVDSO += s.Value[0]
+		if strings.Contains(strings.Join(sampleNames(s), ";"), ";vd_loop;vd_outer;main") {
+			whole += s.Value[0]
+		}
+	}
+	t.Logf("%d samples in the vDSO, %d with vd_loop < vd_outer < main above", inVDSO, whole)
+	if inVDSO < 30 {
+		t.Fatalf("only %d samples in the vDSO; summary:\n%s", inVDSO, summary)
+	}
+	if float64(whole) < 0.95*float64(inVDSO) {
+		t.Errorf("only %d of %d vDSO samples carry their callers", whole, inVDSO)
+	}
+}
+
+// userLeafIn tells whether the first non-kernel frame of s is in a mapping
+// named file.
+func userLeafIn(s *profile.Sample, file string) bool {
+	for _, l := range s.Location {
+		if l.Mapping == nil || l.Mapping.File == "[kernel.kallsyms]" {
+			continue
+		}
+		return l.Mapping.File == file
+	}
+	return false
 }
