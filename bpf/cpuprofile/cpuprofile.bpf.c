@@ -257,7 +257,14 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct use
 static __always_inline int finish(struct unwind_state *st, int reason)
 {
 	if (reason > 0) {
-		push_frame(st, MARKER_BASE | (__u32)reason);
+		// The marker has a slot of its own past MAX_USER_FRAMES, so a
+		// walk cut at the depth limit still says so.
+		__u64 d = st->stack.len;
+		if (d <= MAX_USER_FRAMES) {
+			st->stack.frames[d & 127] = MARKER_BASE | (__u32)reason;
+			st->stack.len = d + 1;
+			st->hash = (st->hash ^ reason) * 0x100000001b3ULL;
+		}
 		count_lost(UNW_TRUNC_BASE + ((reason - 1) & 7));
 	}
 	if (st->n_table) {

@@ -231,7 +231,7 @@ func lookupUserStack(m *ebpf.Map, hash uint64, cache map[uint64]userStack) userS
 		cache[hash] = u
 		return u
 	}
-	n := min(int(raw.Len), maxStackDepth)
+	n := min(int(raw.Len), len(raw.Frames))
 	if n > 0 && raw.Frames[n-1] >= markerBase {
 		if r := int(raw.Frames[n-1]-markerBase) - 1; r >= 0 && r < len(TruncationReasons) {
 			u.truncated = TruncationReasons[r]
@@ -240,6 +240,7 @@ func lookupUserStack(m *ebpf.Map, hash uint64, cache map[uint64]userStack) userS
 		}
 		n--
 	}
+	n = min(n, maxStackDepth) // only a marker sits past the deepest frame
 	u.frames = append([]uint64(nil), raw.Frames[:n]...)
 	cache[hash] = u
 	return u

@@ -143,3 +143,52 @@ func userLeafIn(s *profile.Sample, file string) bool {
 	}
 	return false
 }
+
+// deepC spins 200 calls deep, past the walker's 127 frames.
+const deepC = `
+volatile unsigned long sink;
+__attribute__((noinline)) void deep_leaf(void) { for (unsigned long i = 0; i < 100000000UL; i++) sink += i; }
+__attribute__((noinline)) void deep_rec(int n) { if (n == 0) deep_leaf(); else deep_rec(n - 1); sink++; }
+int main(void) { for (;;) deep_rec(200); }
+`
+
+// A stack deeper than the walker goes keeps its 127 innermost frames and
+// says why it ends there.
+func TestProfileMarksStacksPastTheDepthLimit(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "deep.c"), filepath.Join(dir, "deep")
+	if err := os.WriteFile(src, []byte(deepC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := startWorkload(t, bin)
+	p, summary := profileCmd(t, "-d", "2s", "-F", "199", "--pid", strconv.Itoa(cmd.Process.Pid))
+	var leaf, marked int64
+	for _, s := range p.Sample {
+		names := sampleNames(s)
+		i := indexOf(names, "deep_leaf")
+		if i < 0 {
+			continue
+		}
+		leaf += s.Value[0]
+		rec := 0
+		for _, n := range names[i+1:] {
+			if n == "deep_rec" {
+				rec++
+			}
+		}
+		if names[len(names)-1] == "[user stack truncated: depth_limit]" && rec == 126 {
+			marked += s.Value[0]
+		}
+	}
+	t.Logf("deep_leaf: %d samples, %d with 126 deep_rec frames ending in the depth-limit marker", leaf, marked)
+	if leaf < 30 {
+		t.Fatalf("only %d samples in deep_leaf; summary:\n%s", leaf, summary)
+	}
+	if float64(marked) < 0.95*float64(leaf) {
+		t.Errorf("only %d of %d samples keep 127 frames and the depth-limit marker", marked, leaf)
+	}
+}
