@@ -42,7 +42,7 @@ var ErrNoRoom = errors.New("unwind table space exhausted")
 // until their space is needed.
 type tableStore struct {
 	mu                         sync.Mutex
-	files, pages, rows, rules  *ebpf.Memory
+	files, pages, rows, rules  arrayWindow
 	rowAlloc, pageAlloc        rangeAlloc
 	maxFiles                   uint32
 	freeIDs                    []uint32
@@ -68,14 +68,11 @@ type tableFile struct {
 
 func newTableStore(files, pages, rows, rules *ebpf.Map) (*tableStore, error) {
 	s := &tableStore{ruleIDs: map[unwind.Rule]uint16{}, byID: map[uint32]*tableFile{}, nextID: 1}
-	var err error
-	for _, mm := range []struct {
-		m   *ebpf.Map
-		dst **ebpf.Memory
-	}{{files, &s.files}, {pages, &s.pages}, {rows, &s.rows}, {rules, &s.rules}} {
-		if *mm.dst, err = mm.m.Memory(); err != nil {
-			return nil, fmt.Errorf("mapping unwind table %s: %w", mm.m, err)
-		}
+	s.files, s.pages, s.rows, s.rules = newArrayWindow(files), newArrayWindow(pages), newArrayWindow(rows), newArrayWindow(rules)
+	// One write proves the arrays can be mapped here before any table
+	// depends on it.
+	if _, err := s.files.WriteAt(make([]byte, fileInfoSize), 0); err != nil {
+		return nil, fmt.Errorf("writing unwind tables: %w", err)
 	}
 	s.maxFiles = files.MaxEntries()
 	s.rowAlloc = rangeAlloc{size: rows.MaxEntries() * 2}
