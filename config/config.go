@@ -104,11 +104,18 @@ const (
 // Pyroscope pushes profiles to a Pyroscope server.
 type Pyroscope struct {
 	URL         string            `yaml:"url"` // empty: off
+	API         string            `yaml:"api"` // PyroscopeIngest or PyroscopePush
 	TenantID    string            `yaml:"tenant_id"`
 	BasicAuth   BasicAuth         `yaml:"basic_auth"`
 	BearerToken string            `yaml:"bearer_token"`
 	Labels      map[string]string `yaml:"labels"`
 }
+
+// Pyroscope APIs of sinks.pyroscope.api.
+const (
+	PyroscopeIngest = "ingest" // HTTP /ingest: every Pyroscope version (0.x, 1.x, 2.x)
+	PyroscopePush   = "push"   // push.v1 Connect API: Pyroscope 1.x and later
+)
 
 // BasicAuth is an HTTP basic-auth credential; both empty means none.
 type BasicAuth struct {

@@ -39,7 +39,13 @@ func Default() Config {
 				Headers:  map[string]string{},
 				Timeout:  10 * time.Second,
 			},
-			Pyroscope: Pyroscope{Labels: map[string]string{}},
+			Pyroscope: Pyroscope{
+				// /ingest, because every Pyroscope takes it: 0.x has no
+				// other API, and 1.x and 2.x still serve it for their
+				// older clients. push is for 1.x and later only.
+				API:    PyroscopeIngest,
+				Labels: map[string]string{},
+			},
 			Queue: Queue{
 				MaxBatches:   16,
 				RetryInitial: time.Second,

@@ -94,6 +94,7 @@ func (c *checker) pyroscope(p Pyroscope) {
 	} else if p.TenantID != "" || p.BasicAuth != (BasicAuth{}) || p.BearerToken != "" || len(p.Labels) > 0 {
 		c.addf("sinks.pyroscope.url", "is empty (sink off) but the sink's tenant, auth or labels are set")
 	}
+	c.oneOf("sinks.pyroscope.api", p.API, PyroscopeIngest, PyroscopePush)
 	if p.BasicAuth != (BasicAuth{}) && p.BearerToken != "" {
 		c.addf("sinks.pyroscope.bearer_token", "set together with sinks.pyroscope.basic_auth: choose one")
 	}

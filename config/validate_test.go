@@ -71,6 +71,7 @@ func TestValidateRules(t *testing.T) {
 			c.Sinks.Pyroscope.URL = "http://p:4040"
 			c.Sinks.Pyroscope.BearerToken = "abc\n"
 		}, "sinks.pyroscope.bearer_token", "must not contain spaces or line breaks (a trailing newline from a file?)"},
+		{"pyroscope api", func(c *Config) { c.Sinks.Pyroscope.API = "connect" }, "sinks.pyroscope.api", `must be ingest or push (got "connect")`},
 		{"pyroscope auth without url", func(c *Config) { c.Sinks.Pyroscope.TenantID = "t" }, "sinks.pyroscope.url", "is empty (sink off) but the sink's tenant, auth or labels are set"},
 		{"pyroscope label", func(c *Config) {
 			c.Sinks.Pyroscope.URL = "http://p:4040"
@@ -111,6 +112,7 @@ func TestValidateAcceptsExplicitChoices(t *testing.T) {
 	cfg.Sinks.OTLP.Protocol = ProtocolHTTPProtobuf
 	cfg.Sinks.Pyroscope = Pyroscope{
 		URL:         "http://pyroscope:4040",
+		API:         PyroscopePush,
 		TenantID:    "team-a",
 		BearerToken: "tok",
 		Labels:      map[string]string{"env": "prod", "k8s.node": "n1"},

@@ -33,7 +33,7 @@ func (a *agent) openSinks() error {
 	}
 	if s.Pyroscope.URL != "" {
 		p, err := profilesink.NewPyroscope(profilesink.PyroscopeConfig{
-			URL: s.Pyroscope.URL, TenantID: s.Pyroscope.TenantID,
+			URL: s.Pyroscope.URL, API: s.Pyroscope.API, TenantID: s.Pyroscope.TenantID,
 			Username: s.Pyroscope.BasicAuth.Username, Password: s.Pyroscope.BasicAuth.Password,
 			BearerToken: s.Pyroscope.BearerToken, Labels: s.Pyroscope.Labels,
 		})

@@ -27,6 +27,8 @@ import (
 const (
 	EnvOtelcol         = "VIGIL_OTELCOL_BIN"
 	EnvVictoriaMetrics = "VIGIL_VICTORIAMETRICS_BIN"
+	EnvPyroscope       = "VIGIL_PYROSCOPE_BIN"
+	EnvPrometheus      = "VIGIL_PROMETHEUS_BIN" // optional: else prometheus on PATH
 )
 
 const (
@@ -43,12 +45,23 @@ func binary(tb testing.TB, env string) string {
 	}
 	p := os.Getenv(env)
 	if p == "" {
-		tb.Skipf("skipped: %s is not set; run `make backends` and set it (the Makefile's test target does)", env)
+		missing(tb, "%s is not set; run `make backends` and set it (the Makefile's test target does)", env)
 	}
 	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("skipped: %s=%s: %v; run `make backends`", env, p, err)
+		missing(tb, "%s=%s: %v; run `make backends`", env, p, err)
 	}
 	return p
+}
+
+// missing skips a test whose server is not there, except in CI (CI=true),
+// where .ci/run provides every server and a missing one is a failure, not
+// a test quietly not run.
+func missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI=true and a server is missing: "+format, args...)
+	}
+	tb.Skipf("skipped: "+format, args...)
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
@@ -84,13 +97,21 @@ type process struct {
 }
 
 func startProcess(tb testing.TB, name, dir string, bin string, args ...string) (*process, error) {
+	return startProcessEnv(tb, name, dir, nil, bin, args...)
+}
+
+// startProcessEnv is startProcess with env added to the test's environment.
+func startProcessEnv(tb testing.TB, name, dir string, env []string, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) // a restart appends
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)

@@ -19,9 +19,21 @@ import (
 
 const defaultPyroscopeTimeout = 10 * time.Second
 
+// The APIs a Pyroscope sink can speak (PyroscopeConfig.API).
+const (
+	// PyroscopeIngest is the HTTP /ingest API: one profile per request, the
+	// pprof as the body, name{labels} in the query. Pyroscope 0.x serves
+	// only this one, and 1.x and 2.x still accept it (many of their clients
+	// send it), so it is the default: it works with every server.
+	PyroscopeIngest = "ingest"
+	// PyroscopePush is the push.v1 Connect API of Pyroscope 1.x and later.
+	PyroscopePush = "push"
+)
+
 // PyroscopeConfig is the sinks.pyroscope configuration.
 type PyroscopeConfig struct {
 	URL         string // e.g. http://pyroscope:4040 (a path prefix is kept)
+	API         string // PyroscopeIngest (when empty) or PyroscopePush
 	TenantID    string // sent as X-Scope-OrgID when set
 	Username    string // basic auth, exclusive with BearerToken
 	Password    string
@@ -30,19 +42,24 @@ type PyroscopeConfig struct {
 	Timeout     time.Duration     // per push; 10s when zero
 }
 
-// Pyroscope pushes profiles with the push.v1 Connect API
-// (/push.v1.PusherService/Push), the API Pyroscope's own agents use rather
-// than the older /ingest form: one request carries a whole interval's
-// groups, each as a labelled series with its gzipped pprof, and labels
-// travel as structured pairs instead of the name{k=v} query syntax that
-// needs its own escaping. Profiles follow Pyroscope's CPU conventions:
-// __name__=process_cpu, service_name, and __delta__=false because each
-// profile already covers only its own interval.
+// Pyroscope sends profiles to a Pyroscope server with one of two APIs.
+//
+// With the push.v1 Connect API (/push.v1.PusherService/Push, Pyroscope 1.x
+// and later) one request carries a whole interval's groups, each as a
+// labelled series with its gzipped pprof, and labels travel as structured
+// pairs. Profiles follow Pyroscope's conventions for their type
+// (pyroscopeTypes): for CPU __name__=process_cpu, service_name, and
+// __delta__=false because each profile already covers only its own interval.
+//
+// With /ingest (every Pyroscope version) each group is one request; see
+// ingest.go.
 type Pyroscope struct {
 	url    string
-	client pushv1connect.PusherServiceClient
+	api    string
+	client pushv1connect.PusherServiceClient // PyroscopePush only
 	http   *http.Client
 	labels []*typesv1.LabelPair // extra labels, sanitized once
+	done   delivered            // PyroscopeIngest: the retried batch's finished profiles
 }
 
 // NewPyroscope checks the configuration and prepares the client.
@@ -55,12 +72,14 @@ func NewPyroscope(cfg PyroscopeConfig) (*Pyroscope, error) {
 		cfg.Timeout = defaultPyroscopeTimeout
 	}
 	hc := &http.Client{Timeout: cfg.Timeout, Transport: &authTransport{cfg: cfg, next: http.DefaultTransport.(*http.Transport).Clone()}}
-	return &Pyroscope{
-		url:    base,
-		client: pushv1connect.NewPusherServiceClient(hc, base),
-		http:   hc,
-		labels: sanitizeLabels(cfg.Labels),
-	}, nil
+	p := &Pyroscope{url: base, api: cfg.API, http: hc, labels: sanitizeLabels(cfg.Labels)}
+	if p.api == "" {
+		p.api = PyroscopeIngest
+	}
+	if p.api == PyroscopePush {
+		p.client = pushv1connect.NewPusherServiceClient(hc, base)
+	}
+	return p, nil
 }
 
 func pyroscopeBase(cfg PyroscopeConfig) (string, error) {
@@ -77,6 +96,9 @@ func pyroscopeBase(cfg PyroscopeConfig) (string, error) {
 	if cfg.BearerToken != "" && (cfg.Username != "" || cfg.Password != "") {
 		return "", errors.New("basic_auth and bearer_token are exclusive")
 	}
+	if cfg.API != "" && cfg.API != PyroscopeIngest && cfg.API != PyroscopePush {
+		return "", fmt.Errorf("api %q: want %s or %s", cfg.API, PyroscopeIngest, PyroscopePush)
+	}
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
@@ -87,8 +109,16 @@ func (p *Pyroscope) Close() error {
 	return nil
 }
 
-// Send pushes batch as one request, one series per process group.
+// Send delivers batch with the configured API.
 func (p *Pyroscope) Send(ctx context.Context, batch []Profile) error {
+	if p.api == PyroscopePush {
+		return p.push(ctx, batch)
+	}
+	return p.ingestBatch(ctx, batch)
+}
+
+// push sends batch as one request, one series per process group.
+func (p *Pyroscope) push(ctx context.Context, batch []Profile) error {
 	req := &pushv1.PushRequest{Series: make([]*pushv1.RawProfileSeries, 0, len(batch))}
 	for i := range batch {
 		s, err := p.series(&batch[i])
@@ -111,12 +141,16 @@ func (p *Pyroscope) series(pr *Profile) (*pushv1.RawProfileSeries, error) {
 	if pr.Pprof == nil {
 		return nil, fmt.Errorf("profile of %q has no pprof", pr.Service)
 	}
+	typ, err := pyroscopeTypeOf(pr)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := pr.Pprof.Write(&buf); err != nil { // gzipped, as the API expects
 		return nil, fmt.Errorf("encoding profile of %q: %w", pr.Service, err)
 	}
 	return &pushv1.RawProfileSeries{
-		Labels:  seriesLabels(pr, p.labels),
+		Labels:  seriesLabels(pr, p.labels, typ.pushName),
 		Samples: []*pushv1.RawSample{{RawProfile: buf.Bytes(), ID: uuid.NewString()}},
 	}, nil
 }

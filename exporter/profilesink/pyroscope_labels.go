@@ -11,15 +11,15 @@ import (
 // Pyroscope's label limits (its defaults): a series with more labels, or
 // longer ones, is refused whole, so vigil trims rather than lose the profile.
 const (
-	maxLabels      = 30
-	maxLabelName   = 1024
-	maxLabelValue  = 2048
-	profileTypeCPU = "process_cpu"
+	maxLabels     = 30
+	maxLabelName  = 1024
+	maxLabelValue = 2048
 )
 
 // seriesLabels are the group's attributes, then the configured extra
-// labels, then the fixed ones, later ones winning; sorted by name.
-func seriesLabels(p *Profile, extra []*typesv1.LabelPair) []*typesv1.LabelPair {
+// labels, then the fixed ones (the profile type's name typeName among them),
+// later ones winning; sorted by name.
+func seriesLabels(p *Profile, extra []*typesv1.LabelPair, typeName string) []*typesv1.LabelPair {
 	m := map[string]string{}
 	for k, v := range p.Attrs {
 		if name := labelName(k); name != "" {
@@ -30,7 +30,7 @@ func seriesLabels(p *Profile, extra []*typesv1.LabelPair) []*typesv1.LabelPair {
 		m[l.Name] = l.Value
 	}
 	fixed := map[string]string{
-		"__name__":     profileTypeCPU,
+		"__name__":     typeName,
 		"__delta__":    "false",
 		"service_name": labelValue(serviceName(p)),
 	}

@@ -93,7 +93,7 @@ func (s *pushServer) series() []pushedSeries {
 func TestPyroscopePushesLabelledProfiles(t *testing.T) {
 	srv := startPushServer(t, "team-a", "Bearer s3cret")
 	py, err := NewPyroscope(PyroscopeConfig{
-		URL: srv.url + "/", TenantID: "team-a", BearerToken: "s3cret",
+		URL: srv.url + "/", API: PyroscopePush, TenantID: "team-a", BearerToken: "s3cret",
 		Labels: map[string]string{"env": "prod", "k8s.cluster-name": "east", "__name__": "evil", "9lives": "cat"},
 	})
 	if err != nil {
@@ -141,14 +141,14 @@ func equalMaps(a, b map[string]string) bool {
 
 func TestPyroscopeBasicAuth(t *testing.T) {
 	srv := startPushServer(t, "", "Basic dmlnaWw6cHc=") // vigil:pw
-	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url, Username: "vigil", Password: "pw"})
+	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url, API: PyroscopePush, Username: "vigil", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := py.Send(context.Background(), []Profile{testProfile(t, "api", testStart, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	wrong, _ := NewPyroscope(PyroscopeConfig{URL: srv.url, Username: "vigil", Password: "nope"})
+	wrong, _ := NewPyroscope(PyroscopeConfig{URL: srv.url, API: PyroscopePush, Username: "vigil", Password: "nope"})
 	err = wrong.Send(context.Background(), []Profile{testProfile(t, "api", testStart, 0)})
 	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "sink pyroscope "+srv.url) {
 		t.Errorf("wrong password: %v, want a retryable error naming the sink", err)
@@ -157,7 +157,7 @@ func TestPyroscopeBasicAuth(t *testing.T) {
 
 func TestPyroscopeServerErrorsAreRetriedByTheQueue(t *testing.T) {
 	srv := startPushServer(t, "t", "Bearer tok")
-	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url, TenantID: "t", BearerToken: "tok"})
+	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url, API: PyroscopePush, TenantID: "t", BearerToken: "tok"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +184,15 @@ func TestPyroscopeUnreachableServers(t *testing.T) {
 		"refused":      "http://" + refusedAddr(t),
 		"timeout":      "http://" + silentAddr(t),
 	} {
-		py, err := NewPyroscope(PyroscopeConfig{URL: u, Timeout: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = py.Send(context.Background(), []Profile{testProfile(t, "api", testStart, 0)})
-		if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "sink pyroscope "+u) {
-			t.Errorf("%s: %v, want a retryable error naming the sink and URL", name, err)
+		for _, api := range []string{PyroscopePush, PyroscopeIngest} {
+			py, err := NewPyroscope(PyroscopeConfig{URL: u, API: api, Timeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = py.Send(context.Background(), []Profile{testProfile(t, "api", testStart, 0)})
+			if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "sink pyroscope "+u) {
+				t.Errorf("%s, api %s: %v, want a retryable error naming the sink and URL", name, api, err)
+			}
 		}
 	}
 }
@@ -200,6 +202,7 @@ func TestPyroscopeConfigErrors(t *testing.T) {
 		{},
 		{URL: "pyroscope:4040"},
 		{URL: "http://p:4040", BearerToken: "t", Username: "u"},
+		{URL: "http://p:4040", API: "grpc"},
 	} {
 		if _, err := NewPyroscope(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
@@ -224,10 +227,10 @@ func TestLabelNames(t *testing.T) {
 	for i := range 40 {
 		attrs[string(rune('a'+i%26))+strings.Repeat("x", i)] = "v"
 	}
-	if n := len(seriesLabels(&Profile{Service: "s", Attrs: attrs}, nil)); n != maxLabels {
+	if n := len(seriesLabels(&Profile{Service: "s", Attrs: attrs}, nil, "process_cpu")); n != maxLabels {
 		t.Errorf("%d labels, want the cap %d", n, maxLabels)
 	}
-	for _, l := range seriesLabels(&Profile{}, nil) {
+	for _, l := range seriesLabels(&Profile{}, nil, "process_cpu") {
 		if l.Name == "service_name" && l.Value != "unknown_service" {
 			t.Errorf("service_name of a nameless group is %q", l.Value)
 		}

@@ -71,7 +71,9 @@ func (q *Queued) send(e *entry) bool {
 	q.counters.LastError = err.Error()
 	if IsPermanent(err) {
 		q.remove(e)
-		q.drop(&q.counters.DroppedRejected, len(e.batch))
+		n := rejectedOf(err, len(e.batch))
+		q.counters.Sent += uint64(len(e.batch) - n)
+		q.drop(&q.counters.DroppedRejected, n)
 	}
 	if !q.failing {
 		q.failing = true

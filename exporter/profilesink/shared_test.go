@@ -12,7 +12,7 @@ import (
 // what they share (pprof's encoder guards its own scratch fields).
 func TestSinksShareOneBatchSafely(t *testing.T) {
 	srv := startPushServer(t, "", "")
-	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url})
+	py, err := NewPyroscope(PyroscopeConfig{URL: srv.url, API: PyroscopePush})
 	if err != nil {
 		t.Fatal(err)
 	}
