@@ -361,6 +361,8 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	st->n_table = 0;
 	st->n_fp = 0;
 	st->last_map = 0;
+	st->chunk_len = 0;
+	st->chunk_base = 0;
 	st->stack.len = 0;
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);

@@ -81,7 +81,11 @@ type cpuprofileUnwindState struct {
 	N_table    uint32
 	N_fp       uint32
 	LastMap    uint32
+	ChunkLen   uint32
+	_          [4]byte
+	ChunkBase  uint64
 	Stack      cpuprofileUstack
+	Chunk      [4112]uint8
 }
 
 type cpuprofileUstack struct {

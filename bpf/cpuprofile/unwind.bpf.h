@@ -31,6 +31,10 @@
 #define FRAMES_PER_CALL 8
 #define MAX_MAPPINGS 256
 #define PAGE_BITS 16
+/* The walker copies the user stack a page at a time: one read serves every
+ * frame in that page, where reading each return address on its own costs
+ * a user-memory access (hundreds of ns) per frame. */
+#define STACK_CHUNK 4096
 
 /* unwind.Rule kinds: the order of symbolizer/unwind's CFAKind. */
 enum cfa_kind {
@@ -124,7 +128,10 @@ struct unwind_state {
 	__u32 n_table;     // frames walked with a table rule
 	__u32 n_fp;        // frames walked with the frame pointer
 	__u32 last_map;    // index of the previous frame's mapping
+	__u32 chunk_len;   // bytes of the user stack copied into chunk
+	__u64 chunk_base;  // user address of chunk[0]
 	struct ustack stack;
+	__u8 chunk[STACK_CHUNK + 16];
 };
 
 /* An LRU so a busy host can't fill it: a process pushed out is announced
@@ -321,6 +328,34 @@ static __always_inline int signal_frame(struct unwind_state *st)
 	return 0;
 }
 
+/* stack_read reads n (1 or 2) words of the user stack at addr, from the
+ * copy in st->chunk when it holds them, else by copying from addr to the end
+ * of its page (a mapped page, since addr is in it), which serves the
+ * frames above this one too. A read across a page boundary goes direct. */
+static __always_inline int stack_read(struct unwind_state *st, __u64 addr, __u64 *out, __u32 n)
+{
+	__u64 off = addr - st->chunk_base;
+	if (addr < st->chunk_base || off + n * 8 > st->chunk_len) {
+		__u32 len = STACK_CHUNK - (addr & (STACK_CHUNK - 1));
+		if (len < n * 8)
+			return bpf_probe_read_user(out, n * 8, (void *)addr) ? -1 : 0;
+		if (len > STACK_CHUNK)
+			return -1;
+		if (bpf_probe_read_user(st->chunk, len, (void *)addr)) {
+			st->chunk_len = 0;
+			return -1;
+		}
+		st->chunk_base = addr;
+		st->chunk_len = len;
+		off = 0;
+	}
+	off &= STACK_CHUNK - 1;
+	out[0] = *(__u64 *)(st->chunk + off);
+	if (n == 2)
+		out[1] = *(__u64 *)(st->chunk + off + 8);
+	return 0;
+}
+
 /* frame_pointer_step walks one frame with RBP: the caller's RBP at [rbp],
  * the return address above it. */
 static __always_inline int frame_pointer_step(struct unwind_state *st)
@@ -330,7 +365,7 @@ static __always_inline int frame_pointer_step(struct unwind_state *st)
 		return -1; // the outermost frame
 	if (bp < st->sp)
 		return TRUNC_BAD_FRAME;
-	if (bpf_probe_read_user(saved, sizeof(saved), (void *)bp))
+	if (stack_read(st, bp, saved, 2))
 		return TRUNC_BAD_READ;
 	st->bp = saved[0];
 	st->ip = saved[1];
@@ -363,19 +398,11 @@ static __always_inline int rule_step(struct unwind_state *st, struct rule *r, __
 	if (cfa <= st->sp)
 		return TRUNC_BAD_FRAME;
 	__u64 ra;
-	if (r->rbp_kind == RBP_AT_CFA && r->rbp_off == -16) {
-		// The usual prologue (push %rbp after the call): the saved RBP
-		// sits right below the return address, one read for both.
-		__u64 pair[2];
-		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
-			return TRUNC_BAD_READ;
-		st->bp = pair[0];
-		ra = pair[1];
-	} else if (bpf_probe_read_user(&ra, 8, (void *)(cfa - 8))) {
+	if (stack_read(st, cfa - 8, &ra, 1))
 		return TRUNC_BAD_READ;
-	} else if (r->rbp_kind == RBP_AT_CFA) {
+	if (r->rbp_kind == RBP_AT_CFA) {
 		__u64 bp;
-		if (bpf_probe_read_user(&bp, 8, (void *)(cfa + r->rbp_off)))
+		if (stack_read(st, cfa + r->rbp_off, &bp, 1))
 			return TRUNC_BAD_READ;
 		st->bp = bp;
 	} else if (r->rbp_kind == RBP_UNDEFINED) {
