@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/symbolizer"
@@ -17,12 +16,8 @@ import (
 // goroutine, so a process's registration never waits for a large library
 // and building costs at most one core.
 type builder struct {
-	reg  *registry
-	mu   sync.Mutex
-	jobs []buildJob
-	wake chan struct{}
-	done chan struct{}
-	idle sync.WaitGroup
+	reg *registry
+	q   worker[buildJob]
 }
 
 type buildJob struct {
@@ -40,61 +35,17 @@ func (j buildJob) close() {
 }
 
 func newBuilder(r *registry) *builder {
-	b := &builder{reg: r, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go b.run()
+	b := &builder{reg: r}
+	b.q.start(func(j buildJob) { b.build(j); j.close() }, buildJob.close)
 	return b
 }
 
-func (b *builder) enqueue(j buildJob) {
-	b.mu.Lock()
-	b.jobs = append(b.jobs, j)
-	b.idle.Add(1)
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
+func (b *builder) enqueue(j buildJob) { b.q.push(j, nil) }
 
-func (b *builder) run() {
-	for {
-		select {
-		case <-b.done:
-			b.drop()
-			return
-		case <-b.wake:
-		}
-		for {
-			b.mu.Lock()
-			if len(b.jobs) == 0 {
-				b.mu.Unlock()
-				break
-			}
-			j := b.jobs[0]
-			b.jobs = b.jobs[1:]
-			b.mu.Unlock()
-			b.build(j)
-			j.close()
-			b.idle.Done()
-		}
-	}
-}
+func (b *builder) close() { b.q.stop() }
 
-// drop closes the files of jobs never built.
-func (b *builder) drop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, j := range b.jobs {
-		j.close()
-		b.idle.Done()
-	}
-	b.jobs = nil
-}
-
-func (b *builder) close() { close(b.done) }
-
-// wait blocks until every queued table is built (tests and benchmarks).
-func (b *builder) wait() { b.idle.Wait() }
+// wait blocks until every table queued so far is built (tests and benchmarks).
+func (b *builder) wait() { b.q.wait() }
 
 // build makes one file's table. Go binaries keep frame pointers in all
 // their code and their CFI (when not stripped) is only .debug_frame: the

@@ -166,19 +166,28 @@ static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags,
 	return STACK_LOST;
 }
 
+// notify tells user space about pid; a full ring buffer is counted and
+// reported as false.
+static __always_inline bool notify(__u32 type, __u32 pid)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(LOST_NOTIFY_DROPPED);
+		return false;
+	}
+	e->type = type;
+	e->pid = pid;
+	bpf_ringbuf_submit(e, 0);
+	return true;
+}
+
 static __always_inline void announce(__u32 pid)
 {
 	if (bpf_map_lookup_elem(&seen, &pid))
 		return;
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		// Not marked as seen, so the next sample tries again.
-		count_lost(LOST_NOTIFY_DROPPED);
+	// Not marked as seen when dropped, so the next sample tries again.
+	if (!notify(EVENT_NEW_PROCESS, pid))
 		return;
-	}
-	e->type = EVENT_NEW_PROCESS;
-	e->pid = pid;
-	bpf_ringbuf_submit(e, 0);
 	__u8 one = 1;
 	bpf_map_update_elem(&seen, &pid, &one, BPF_ANY);
 }
@@ -411,14 +420,7 @@ int process_exec(struct exec_args *ctx)
 		return 0;
 	if (!bpf_map_lookup_elem(&seen, &pid))
 		return 0; // not sampled yet: its first sample announces it
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost(LOST_NOTIFY_DROPPED);
-		return 0;
-	}
-	e->type = EVENT_EXEC;
-	e->pid = pid;
-	bpf_ringbuf_submit(e, 0);
+	notify(EVENT_EXEC, pid);
 	// The old image's mappings must not unwind the new one: until user
 	// space registers the new mappings, walks stop at the leaf, counted.
 	bpf_map_delete_elem(&procs, &pid);

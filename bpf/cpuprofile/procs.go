@@ -35,14 +35,11 @@ type registry struct {
 	builder  *builder
 	procRoot string
 
+	q worker[regRequest]
+
 	mu       sync.Mutex
 	files    map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
 	regs     map[uint32]*procReg
-	pending  map[uint32]bool // queued for registration
-	queue    []regRequest
-	busy     sync.WaitGroup // queued or running registrations
-	wake     chan struct{}
-	done     chan struct{}
 	lastSwep time.Time
 	stats    unwindCounters
 }
@@ -84,61 +81,34 @@ type unwindCounters struct {
 func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *registry {
 	r := &registry{
 		procs: procs, seen: seen, store: store, procRoot: procRoot,
-		files: map[string]*fileRef{}, regs: map[uint32]*procReg{}, pending: map[uint32]bool{},
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		files: map[string]*fileRef{}, regs: map[uint32]*procReg{},
 	}
 	r.stats.unsupported = map[string]uint64{}
 	r.builder = newBuilder(r)
-	go r.run()
+	r.q.start(r.registerLogged, func(regRequest) {})
 	return r
 }
 
 // request queues pid for registration; it never blocks the event reader.
+// A pid already waiting is not queued twice, unless this is an exec.
 func (r *registry) request(pid uint32, force bool) {
-	r.mu.Lock()
-	if !r.pending[pid] || force {
-		r.pending[pid] = true
-		r.queue = append(r.queue, regRequest{pid, force})
-		r.busy.Add(1)
-	}
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.q.push(regRequest{pid, force}, func(queued []regRequest) bool {
+		return !force && slices.ContainsFunc(queued, func(q regRequest) bool { return q.pid == pid })
+	})
 }
 
-func (r *registry) run() {
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-r.wake:
-		}
-		for {
-			r.mu.Lock()
-			if len(r.queue) == 0 {
-				r.mu.Unlock()
-				break
-			}
-			req := r.queue[0]
-			r.queue = r.queue[1:]
-			delete(r.pending, req.pid)
-			r.mu.Unlock()
-			if err := r.register(req.pid, req.force); err != nil {
-				r.count(func(c *unwindCounters) { c.registerFailed++ })
-				slog.Debug("registering process for unwinding failed", "component", "cpuprofile", "pid", req.pid, "err", err)
-			}
-			r.busy.Done()
-		}
+func (r *registry) registerLogged(req regRequest) {
+	if err := r.register(req.pid, req.force); err != nil {
+		r.count(func(c *unwindCounters) { c.registerFailed++ })
+		slog.Debug("registering process for unwinding failed", "component", "cpuprofile", "pid", req.pid, "err", err)
 	}
 }
 
 // wait blocks until the registrations queued so far are done.
-func (r *registry) wait() { r.busy.Wait() }
+func (r *registry) wait() { r.q.wait() }
 
 func (r *registry) close() {
-	close(r.done)
+	r.q.stop()
 	r.builder.close()
 }
 

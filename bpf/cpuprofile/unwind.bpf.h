@@ -424,14 +424,7 @@ static __always_inline void maybe_refresh(struct proc *p, __u32 pid)
 	if (now - p->refresh_ns < 500000000ULL)
 		return;
 	p->refresh_ns = now;
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost(LOST_NOTIFY_DROPPED);
-		return;
-	}
-	e->type = EVENT_MAPS_CHANGED;
-	e->pid = pid;
-	bpf_ringbuf_submit(e, 0);
+	notify(EVENT_MAPS_CHANGED, pid);
 }
 
 /* unwind_step records the current frame and moves to its caller. It

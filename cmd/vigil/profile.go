@@ -248,13 +248,23 @@ func printSummary(w io.Writer, st profiler.Stats, cpus int, f *profileFlags) {
 // never leaves a half-written profile.
 type output struct {
 	io.Writer
-	tmp  *os.File
-	path string
+	tmp     *os.File
+	special *os.File // a non-regular file written in place
+	path    string
 }
 
 func createOutput(path string, stdout io.Writer) (*output, error) {
 	if path == "-" {
 		return &output{Writer: stdout}, nil
+	}
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		// A device, pipe or socket (-o /dev/null, a FIFO) is written in
+		// place: renaming a file over it would replace the device itself.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, usagef("--output %s: cannot write there: %v", path, errors.Unwrap(err))
+		}
+		return &output{Writer: f, special: f}, nil
 	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -265,6 +275,11 @@ func createOutput(path string, stdout io.Writer) (*output, error) {
 }
 
 func (o *output) commit() error {
+	if o.special != nil {
+		err := o.special.Close()
+		o.special = nil
+		return err
+	}
 	if o.tmp == nil {
 		return nil
 	}
@@ -282,6 +297,9 @@ func (o *output) commit() error {
 }
 
 func (o *output) abort() {
+	if o.special != nil {
+		o.special.Close()
+	}
 	if o.tmp != nil {
 		o.tmp.Close()
 		os.Remove(o.tmp.Name())

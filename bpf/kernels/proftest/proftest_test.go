@@ -88,18 +88,7 @@ func hotBinary(t *testing.T) string {
 
 func profilePID(t *testing.T, pid uint32, hz int, d time.Duration) *profile.Profile {
 	t.Helper()
-	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sampler.Close()
-	sym := symbolizer.New(symbolizer.Options{})
-	defer sym.Close()
-	s := &profiler.Session{Sampler: sampler, Symbols: sym, Frequency: hz, Interval: time.Second}
-	p, err := s.Run(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := profilePIDUnwind(t, pid, hz, d, nil)
 	return p
 }
 
