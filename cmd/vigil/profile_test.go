@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +110,8 @@ func buildStrippedGo(t testing.TB) string {
 func startWorkload(t *testing.T, bin string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin)
+	// Killed with the test process too, should a panic skip the cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

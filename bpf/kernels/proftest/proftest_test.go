@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
 
+// dieWithTest ends a workload with the test process, even when a panic
+// ends the test before its deferred kill runs.
+var dieWithTest = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+
 // wantRatio is hot_alpha's loop count over hot_beta's in testdata/hot.c.
 const wantRatio = 3.0
 
@@ -34,6 +39,7 @@ const wantRatio = 3.0
 func TestHotFunctionsNamedInTheirRatio(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := exec.Command(hotBinary(t))
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +138,7 @@ func sampleNames(s *profile.Sample) []string {
 func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := exec.Command(workload(t, "nofp"))
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
