@@ -1,7 +1,8 @@
 # vigil: build, generate, test, bench, lint.
 #
 #   make build            static binary in bin/vigil (no clang needed: BPF objects are committed)
-#   sudo make test        every test; privileged ones need root and run for real
+#   sudo make test        installs what the tests need (Debian), builds the test servers,
+#                         runs every test; privileged ones need root and run for real
 #   make generate         rebuild the BPF objects with clang-19 (bpf2go)
 #   make check-generated  fail when the committed BPF objects are stale
 #   sudo make bench       benchmarks, side by side with bpftrace, perf, addr2line
@@ -16,7 +17,7 @@ TESTFLAGS ?=
 # ones repeat until a second has passed.
 BENCHFLAGS ?=
 
-.PHONY: all build generate check-generated test test-unit bench lint clean
+.PHONY: all build generate check-generated setup test test-unit bench lint clean
 
 all: build
 
@@ -34,9 +35,20 @@ check-generated: generate
 	@git diff --exit-code --stat -- bpf/ || { echo "BPF objects are stale: run 'make generate' and commit the result"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- bpf/ | grep -E '_bpfel\.(go|o)$$')" || { echo "untracked generated BPF files: commit them"; exit 1; }
 
-# Every test. End-to-end tests start their own Collector and VictoriaMetrics
-# from the binaries that 'backends' builds into .cache/bin.
-test: backends
+# The set-up 'test' runs first: installs the Debian packages the tests need
+# (mk/packages.txt) as root on Debian, or says what to install and stops.
+# 'make test SETUP=' skips it (not Debian, everything installed by hand).
+SETUP ?= mk/setup.sh
+
+setup:
+	$(SETUP)
+
+# Every test, after the set-up and 'backends' (in that order, also under -j).
+# End-to-end tests start their own servers from the binaries that 'backends'
+# builds into .cache/bin.
+test:
+	$(SETUP)
+	@$(MAKE) --no-print-directory backends
 	$(BACKENDS_ENV) $(GO) test -count=1 $(TESTFLAGS) ./...
 
 # Only what needs neither root nor servers (quick feedback while editing).
