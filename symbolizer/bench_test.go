@@ -119,29 +119,34 @@ func reportRate(b *testing.B, n int) {
 // Symbolizer: the cost of a sample once its files are parsed.
 func BenchmarkLibcWarm(b *testing.B) {
 	fx := newLibcFixture(b)
-	s := New(Options{})
-	defer s.Close()
-	s.User(fx.pid, fx.addrs)
-	b.ReportAllocs()
-	for b.Loop() {
+	byReader(b, func(b *testing.B) {
+		s := New(Options{})
+		defer s.Close()
 		s.User(fx.pid, fx.addrs)
-	}
-	reportRate(b, len(fx.addrs))
+		b.ReportAllocs()
+		for b.Loop() {
+			s.User(fx.pid, fx.addrs)
+		}
+		reportRate(b, len(fx.addrs))
+	})
 }
 
 // BenchmarkLibcCold starts from nothing each round: read maps, open and
 // parse libc and its debug file, name every address once.
 func BenchmarkLibcCold(b *testing.B) {
 	fx := newLibcFixture(b)
-	for b.Loop() {
-		s := New(Options{})
-		if err := s.Prepare(fx.pid); err != nil {
-			b.Fatal(err)
+	byReader(b, func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := New(Options{})
+			if err := s.Prepare(fx.pid); err != nil {
+				b.Fatal(err)
+			}
+			s.User(fx.pid, fx.addrs)
+			s.Close()
 		}
-		s.User(fx.pid, fx.addrs)
-		s.Close()
-	}
-	reportRate(b, len(fx.addrs))
+		reportRate(b, len(fx.addrs))
+	})
 }
 
 // BenchmarkLibcCold100 is the cold start of a typical profile: a hundred
@@ -149,12 +154,54 @@ func BenchmarkLibcCold(b *testing.B) {
 func BenchmarkLibcCold100(b *testing.B) {
 	fx := newLibcFixture(b)
 	addrs := fx.addrs[:100]
-	for b.Loop() {
-		s := New(Options{})
-		s.User(fx.pid, addrs)
-		s.Close()
+	byReader(b, func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := New(Options{})
+			s.User(fx.pid, addrs)
+			s.Close()
+		}
+		reportRate(b, len(addrs))
+	})
+}
+
+// BenchmarkLibcFirst is the first look at libc: a fresh Symbolizer names
+// one address, which opens libc and its debug file and reads the DWARF of
+// the one unit holding it.
+// Sub-benchmarks: "units" reads DWARF unit by unit (the default), "whole"
+// reads all of it at once (the reader before), for a figure side by side.
+func BenchmarkLibcFirst(b *testing.B) {
+	fx := newLibcFixture(b)
+	// Ten addresses spread over libc, each the first of its own round.
+	var addrs []uint64
+	for i := 0; i < 10; i++ {
+		addrs = append(addrs, fx.addrs[i*len(fx.addrs)/10])
 	}
-	reportRate(b, len(addrs))
+	byReader(b, func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s := New(Options{})
+			s.User(fx.pid, addrs[i%len(addrs):i%len(addrs)+1])
+			s.Close()
+			i++
+		}
+	})
+}
+
+// byReader runs f with DWARF read unit by unit, then whole.
+func byReader(b *testing.B, f func(b *testing.B)) {
+	for _, whole := range []bool{false, true} {
+		name := "units"
+		if whole {
+			name = "whole"
+		}
+		b.Run(name, func(b *testing.B) {
+			defer func(old bool) { readWholeDWARF = old }(readWholeDWARF)
+			readWholeDWARF = whole
+			f(b)
+		})
+	}
 }
 
 // BenchmarkLibcAddr2line runs `addr2line -f -e libc` on the same addresses.

@@ -25,12 +25,14 @@ const (
 // dwarfInfo answers file:line and inlined-call questions from DWARF. Units
 // are parsed on first use and a bounded number are kept.
 type dwarfInfo struct {
-	d      *dwarf.Data
-	cus    []cuRange // sorted by lo
-	units  map[dwarf.Offset]*cuInfo
-	weight int // of the units kept
-	names  map[dwarf.Offset]string
-	base   int64 // bytes of the sections and abbreviations loaded
+	whole   *unitReader                  // the whole of .debug_info, when read at once
+	lazy    *lazyDWARF                   // else units read one at a time (dwarfunit.go)
+	readers map[dwarf.Offset]*unitReader // lazy: by unit start
+	cus     []cuRange                    // sorted by lo
+	units   map[dwarf.Offset]*cuInfo
+	weight  int // of the units kept
+	names   map[dwarf.Offset]string
+	base    int64 // bytes of the sections and abbreviations loaded
 }
 
 // Estimated bytes per unit of weight (a line row or an eighth of a
@@ -46,7 +48,11 @@ func (info *dwarfInfo) bytes() int64 {
 	if info == nil {
 		return 0
 	}
-	return info.base + int64(info.weight)*bytesPerWeight + int64(len(info.names))*bytesPerName + int64(len(info.cus))*bytesPerCU
+	base := info.base
+	if info.lazy != nil {
+		base = info.lazy.bytes()
+	}
+	return base + int64(info.weight)*bytesPerWeight + int64(len(info.names))*bytesPerName + int64(len(info.cus))*bytesPerCU
 }
 
 type cuRange struct {
@@ -57,6 +63,7 @@ type cuRange struct {
 // cuInfo is one parsed compilation unit: its line table and the address
 // ranges of its functions, whose inlined calls are read on first use.
 type cuInfo struct {
+	ur        *unitReader
 	rows      []lineRow
 	files     []string
 	callFiles []int32     // DW_AT_call_file index -> files index
@@ -103,7 +110,7 @@ func newDWARFInfo(d *dwarf.Data) (info *dwarfInfo, err error) {
 			info, err = nil, errPanic(r)
 		}
 	}()
-	info = &dwarfInfo{d: d, units: map[dwarf.Offset]*cuInfo{}, names: map[dwarf.Offset]string{}}
+	info = &dwarfInfo{whole: &unitReader{d: d}, units: map[dwarf.Offset]*cuInfo{}, names: map[dwarf.Offset]string{}}
 	r := d.Reader()
 	for n := 0; n < maxCUs; n++ {
 		e, err := r.Next()
@@ -111,7 +118,7 @@ func newDWARFInfo(d *dwarf.Data) (info *dwarfInfo, err error) {
 			break
 		}
 		if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
-			info.addCU(e)
+			info.addCU(d, e)
 		}
 		r.SkipChildren()
 	}
@@ -122,8 +129,8 @@ func newDWARFInfo(d *dwarf.Data) (info *dwarfInfo, err error) {
 	return info, nil
 }
 
-func (info *dwarfInfo) addCU(e *dwarf.Entry) {
-	ranges, err := info.d.Ranges(e)
+func (info *dwarfInfo) addCU(d *dwarf.Data, e *dwarf.Entry) {
+	ranges, err := d.Ranges(e)
 	if err != nil {
 		return
 	}
@@ -178,6 +185,7 @@ func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
 	w := len(cu.rows) + 8*len(cu.fns)
 	if info.weight+w > maxUnitWeight {
 		clear(info.units)
+		clear(info.readers)
 		info.weight = 0
 	}
 	info.units[off] = cu
@@ -186,14 +194,16 @@ func (info *dwarfInfo) unit(off dwarf.Offset) (*cuInfo, error) {
 }
 
 func (info *dwarfInfo) parseUnit(off dwarf.Offset) (*cuInfo, error) {
-	r := info.d.Reader()
-	r.Seek(off)
-	cuEntry, err := r.Next()
-	if err != nil || cuEntry == nil {
-		return nil, errors.Join(ErrMalformed, err)
+	ur, err := info.readerAt(off)
+	if err != nil {
+		return nil, err
 	}
-	cu := &cuInfo{}
-	cu.callFiles = cu.readLines(info.d, cuEntry)
+	r, cuEntry, err := ur.seek(off)
+	if err != nil {
+		return nil, err
+	}
+	cu := &cuInfo{ur: ur}
+	cu.callFiles = cu.readLines(cuEntry)
 	if cuEntry.Children {
 		if err := info.readFuncs(r, cu); err != nil {
 			return nil, err
@@ -203,11 +213,37 @@ func (info *dwarfInfo) parseUnit(off dwarf.Offset) (*cuInfo, error) {
 	return cu, nil
 }
 
+// maxUnitReaders bounds the units kept open for lookups and references.
+const maxUnitReaders = 1 << 12
+
+// readerAt returns a reader of the unit holding the section offset off.
+func (info *dwarfInfo) readerAt(off dwarf.Offset) (*unitReader, error) {
+	if info.lazy == nil {
+		return info.whole, nil
+	}
+	start, _, err := info.lazy.unitAt(off)
+	if err != nil {
+		return nil, err
+	}
+	if ur, ok := info.readers[start]; ok {
+		return ur, nil
+	}
+	ur, err := info.lazy.reader(start)
+	if err != nil {
+		return nil, err
+	}
+	if len(info.readers) >= maxUnitReaders {
+		clear(info.readers)
+	}
+	info.readers[start] = ur
+	return ur, nil
+}
+
 // readLines loads the unit's line table, sorted by address, and returns a
 // map from the table's file indexes (as DW_AT_call_file uses them) to
 // indexes in cu.files.
-func (cu *cuInfo) readLines(d *dwarf.Data, cuEntry *dwarf.Entry) []int32 {
-	lr, err := d.LineReader(cuEntry)
+func (cu *cuInfo) readLines(cuEntry *dwarf.Entry) []int32 {
+	lr, err := cu.ur.lineReader(cuEntry)
 	if err != nil || lr == nil {
 		return nil
 	}
@@ -297,12 +333,12 @@ func mayHoldCode(t dwarf.Tag) bool {
 
 // addFunc records a subprogram that has code.
 func (info *dwarfInfo) addFunc(cu *cuInfo, e *dwarf.Entry) {
-	ranges, err := info.d.Ranges(e)
+	ranges, err := cu.ur.d.Ranges(e)
 	if err != nil || len(ranges) == 0 || len(ranges) > maxScopesPerFunc {
 		return
 	}
 	fn := int32(len(cu.fns))
-	cu.fns = append(cu.fns, funcInfo{off: e.Offset})
+	cu.fns = append(cu.fns, funcInfo{off: e.Offset + cu.ur.base})
 	for _, rg := range ranges {
 		if rg[1] > rg[0] {
 			cu.funcs = append(cu.funcs, funcRange{lo: rg[0], hi: rg[1], fn: fn})
@@ -312,28 +348,26 @@ func (info *dwarfInfo) addFunc(cu *cuInfo, e *dwarf.Entry) {
 
 // expand reads one subprogram's subtree: its name and the inlined calls
 // nested in it, each with its ranges and call site.
-func (info *dwarfInfo) expand(fi *funcInfo, callFiles []int32) error {
+func (info *dwarfInfo) expand(fi *funcInfo, cu *cuInfo) error {
 	fi.expanded = true
-	r := info.d.Reader()
-	r.Seek(fi.off)
-	e, err := r.Next()
-	if err != nil || e == nil {
-		return errors.Join(ErrMalformed, err)
+	r, e, err := cu.ur.seek(fi.off)
+	if err != nil {
+		return err
 	}
-	if info.addScope(&fi.nodes, e, 0, callFiles) < 0 {
+	if info.addScope(cu, &fi.nodes, e, 0) < 0 {
 		return nil
 	}
 	if !e.Children {
 		return nil
 	}
-	err = info.readScopes(r, &fi.nodes, callFiles)
+	err = info.readScopes(r, cu, &fi.nodes)
 	info.weight += 8 * len(fi.nodes)
 	return err
 }
 
 // readScopes walks the children of node 0 of *nodes, appending the inlined
 // calls (and nested subprograms) with code, each followed by its own.
-func (info *dwarfInfo) readScopes(r *dwarf.Reader, nodes *[]scopeNode, callFiles []int32) error {
+func (info *dwarfInfo) readScopes(r *dwarf.Reader, cu *cuInfo, nodes *[]scopeNode) error {
 	open, openDepth := []int32{0}, []int{0}
 	for depth, n := 1, 0; depth > 0; n++ {
 		if n >= maxCUEntries {
@@ -358,7 +392,7 @@ func (info *dwarfInfo) readScopes(r *dwarf.Reader, nodes *[]scopeNode, callFiles
 			r.SkipChildren() // parameters' and variables' subtrees
 			continue
 		}
-		if idx := info.addScope(nodes, e, len(open), callFiles); idx >= 0 && e.Children {
+		if idx := info.addScope(cu, nodes, e, len(open)); idx >= 0 && e.Children {
 			open, openDepth = append(open, idx), append(openDepth, depth)
 		}
 		if e.Children {
@@ -373,18 +407,19 @@ func (info *dwarfInfo) readScopes(r *dwarf.Reader, nodes *[]scopeNode, callFiles
 
 // addScope appends e when it is the subprogram itself (nesting 0), an
 // inlined call or a nested subprogram with code, returning its index or -1.
-func (info *dwarfInfo) addScope(nodes *[]scopeNode, e *dwarf.Entry, nesting int, callFiles []int32) int32 {
+func (info *dwarfInfo) addScope(cu *cuInfo, nodes *[]scopeNode, e *dwarf.Entry, nesting int) int32 {
 	isFunc := e.Tag == dwarf.TagSubprogram
 	isInline := e.Tag == dwarf.TagInlinedSubroutine && nesting > 0
 	if (!isFunc && !isInline) || nesting >= maxInlineDepth || len(*nodes) >= maxScopesPerFunc {
 		return -1
 	}
-	ranges, err := info.d.Ranges(e)
+	ranges, err := cu.ur.d.Ranges(e)
 	if err != nil || len(ranges) == 0 || len(ranges) > maxScopesPerFunc {
 		return -1
 	}
+	callFiles := cu.callFiles
 	idx := int32(len(*nodes))
-	node := scopeNode{name: info.entryName(e), ranges: ranges, depth: int32(nesting), end: idx + 1, callFile: -1}
+	node := scopeNode{name: info.entryName(cu.ur, e), ranges: ranges, depth: int32(nesting), end: idx + 1, callFile: -1}
 	if isInline {
 		if f, ok := e.Val(dwarf.AttrCallFile).(int64); ok && f >= 0 && f < int64(len(callFiles)) {
 			node.callFile = callFiles[f]
@@ -400,22 +435,22 @@ func (info *dwarfInfo) addScope(nodes *[]scopeNode, e *dwarf.Entry, nesting int,
 // entryName prefers the demangled linkage name (C++ and Rust functions carry
 // their qualified name and signature there), then DW_AT_name, following
 // abstract origins and specifications a bounded number of times.
-func (info *dwarfInfo) entryName(e *dwarf.Entry) string {
+func (info *dwarfInfo) entryName(ur *unitReader, e *dwarf.Entry) string {
 	for i := 0; i < maxNameChase && e != nil; i++ {
 		if s, ok := e.Val(dwarf.AttrLinkageName).(string); ok && s != "" {
 			return demangle(s)
 		}
 		if s, ok := e.Val(dwarf.AttrName).(string); ok && s != "" {
-			if ref, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
+			if ref, ok := ur.ref(e.Val(dwarf.AttrSpecification)); ok {
 				if n := info.refName(ref); n != "" {
 					return n
 				}
 			}
 			return s
 		}
-		ref, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		ref, ok := ur.ref(e.Val(dwarf.AttrAbstractOrigin))
 		if !ok {
-			ref, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+			ref, ok = ur.ref(e.Val(dwarf.AttrSpecification))
 		}
 		if !ok {
 			return ""
@@ -431,13 +466,15 @@ func (info *dwarfInfo) refName(off dwarf.Offset) string {
 		return n
 	}
 	info.names[off] = "" // breaks reference cycles
-	r := info.d.Reader()
-	r.Seek(off)
-	e, err := r.Next()
-	if err != nil || e == nil {
+	ur, err := info.readerAt(off)
+	if err != nil {
 		return ""
 	}
-	n := info.entryName(e)
+	_, e, err := ur.seek(off)
+	if err != nil {
+		return ""
+	}
+	n := info.entryName(ur, e)
 	if len(info.names) > maxCachedNames {
 		clear(info.names)
 	}
@@ -499,7 +536,7 @@ func (cu *cuInfo) chainAt(info *dwarfInfo, pc uint64) ([]scopeNode, []int32, uin
 		}
 		fi := &cu.fns[f.fn]
 		if !fi.expanded {
-			info.expand(fi, cu.callFiles) // on error, keep what was read
+			info.expand(fi, cu) // on error, keep what was read
 		}
 		if len(fi.nodes) == 0 {
 			return nil, nil, 0

@@ -292,6 +292,15 @@ func (img *elfImage) dwarfInfo(limit uint64) (info *dwarfInfo) {
 	if img.f.Type == elf.ET_REL {
 		return nil // relocatable objects are never mapped; relocating DWARF is more untrusted work
 	}
+	if !readWholeDWARF {
+		info, err := newLazyDWARFInfo(img)
+		if err == nil {
+			return info
+		}
+		if !errors.Is(err, errUnsupportedUnit) {
+			return nil
+		}
+	}
 	d, err := img.loadDWARF()
 	if err != nil {
 		return nil
@@ -303,6 +312,10 @@ func (img *elfImage) dwarfInfo(limit uint64) (info *dwarfInfo) {
 	info.base = int64(img.dwarfBytes())
 	return info
 }
+
+// readWholeDWARF makes every file read its DWARF whole, as files without
+// .debug_aranges do: the benchmarks' baseline for reading unit by unit.
+var readWholeDWARF = false
 
 // dwarfBytes estimates what loading the DWARF lookups need holds: the
 // uncompressed sections read, and the abbreviation tables the parser
