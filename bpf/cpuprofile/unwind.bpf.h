@@ -68,7 +68,7 @@ enum truncation {
 	TRUNC_UNSUPPORTED_RULE,       // a rule vigil can't execute (counted in user space by why)
 	TRUNC_BAD_READ,               // reading the stack failed
 	TRUNC_DEPTH,                  // deeper than MAX_USER_FRAMES
-	TRUNC_BAD_FRAME,              // the stack pointer went backwards: a wrong rule or corrupt stack
+	TRUNC_BAD_FRAME,              // a rule moved the stack pointer backwards, or a frame pointer is misaligned or links to itself
 };
 
 struct mapping {
@@ -363,10 +363,16 @@ static __always_inline int frame_pointer_step(struct unwind_state *st)
 	__u64 bp = st->bp, saved[2];
 	if (bp == 0)
 		return -1; // the outermost frame
-	if (bp < st->sp)
+	// The chain may go down as well as up: Go's systemstack continues on
+	// the goroutine's stack, often below the thread's. Only a misaligned
+	// pointer or one that links to itself is surely wrong; the depth
+	// limit bounds the rest, as in the kernel's own walk.
+	if (bp & 7)
 		return TRUNC_BAD_FRAME;
 	if (stack_read(st, bp, saved, 2))
 		return TRUNC_BAD_READ;
+	if (saved[0] == bp)
+		return TRUNC_BAD_FRAME;
 	st->bp = saved[0];
 	st->ip = saved[1];
 	st->sp = bp + 16;
