@@ -192,3 +192,65 @@ func TestProfileMarksStacksPastTheDepthLimit(t *testing.T) {
 		t.Errorf("only %d of %d samples keep 127 frames and the depth-limit marker", marked, leaf)
 	}
 }
+
+// gcChurnGo allocates without pause, so the garbage collector runs most of
+// the time, on the system stack (runtime.systemstack).
+const gcChurnGo = `package main
+
+var sink [][]byte
+
+func churn() {
+	for i := 0; i < 1000; i++ {
+		sink = append(sink, make([]byte, 4096))
+		if len(sink) > 20000 {
+			sink = nil
+		}
+	}
+}
+
+func main() {
+	for {
+		churn()
+	}
+}
+`
+
+// Go code is walked with frame pointers, and its chain crosses from the
+// thread's system stack to the goroutine's stack, which usually lies below
+// it: the garbage collector's stacks must still reach runtime.goexit.
+func TestProfileGoStacksCrossTheSystemStack(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(gcChurnGo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module gcchurn\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "gcchurn")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := startWorkload(t, bin)
+	p, summary := profileCmd(t, "-d", "3s", "-F", "499", "--pid", strconv.Itoa(cmd.Process.Pid))
+	var gc, whole int64
+	for _, s := range p.Sample {
+		names := sampleNames(s)
+		if indexOf(names, "runtime.gcDrain") < 0 {
+			continue
+		}
+		gc += s.Value[0]
+		if j := indexOf(names, "runtime.systemstack"); j > 0 && names[len(names)-1] == "runtime.goexit" {
+			whole += s.Value[0]
+		}
+	}
+	t.Logf("runtime.gcDrain: %d samples, %d through runtime.systemstack to runtime.goexit", gc, whole)
+	if gc < 20 {
+		t.Fatalf("only %d samples in runtime.gcDrain; summary:\n%s", gc, summary)
+	}
+	if float64(whole) < 0.9*float64(gc) {
+		t.Errorf("only %d of %d garbage-collector samples reach runtime.goexit", whole, gc)
+	}
+}
