@@ -59,6 +59,12 @@ func (b *builder) build(j buildJob) {
 	}
 	start := time.Now()
 	t, err := buildTable(j)
+	if errors.Is(err, errTooMuchCFI) {
+		_ = st.setState(j.ref.table, fileNoTable)
+		r.count(func(c *unwindCounters) { c.tablesTooLarge++ })
+		slog.Debug("unwind table not built", "component", "cpuprofile", "file", j.path, "err", err)
+		return
+	}
 	if errors.Is(err, unwind.ErrNoCFI) {
 		_ = st.setState(j.ref.table, fileNoTable)
 		r.count(func(c *unwindCounters) { c.tablesNoCFI++ })
@@ -99,6 +105,9 @@ func buildTable(j buildJob) (t *unwind.Table, err error) {
 			t, err = nil, fmt.Errorf("reading call frame information: panic: %v", r)
 		}
 	}()
+	if n := cfiSize(j.elf); n > maxCFIBytes {
+		return nil, fmt.Errorf("%w: %d bytes", errTooMuchCFI, n)
+	}
 	t, err = unwind.Build(j.elf)
 	if !errors.Is(err, unwind.ErrNoCFI) || j.file == nil {
 		return t, err
@@ -113,6 +122,25 @@ func buildTable(j buildJob) (t *unwind.Table, err error) {
 	}
 	defer closer.Close()
 	return unwind.BuildWithDebug(j.elf, dbg)
+}
+
+// maxCFIBytes bounds the call frame information vigil reads from one file.
+// Building takes about ten times its size in transient memory; the largest
+// real libraries have a few MiB (libLLVM 6), so more is a file vigil should
+// not trust with its memory.
+const maxCFIBytes = 64 << 20
+
+var errTooMuchCFI = errors.New("more call frame information than vigil reads")
+
+// cfiSize is what the file's headers claim its CFI sections hold.
+func cfiSize(f *elf.File) uint64 {
+	var n uint64
+	for _, name := range []string{".eh_frame", ".debug_frame"} {
+		if s := f.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
+			n += s.Size
+		}
+	}
+	return n
 }
 
 func isGo(f *elf.File) (goBin bool) {

@@ -70,6 +70,7 @@ type unwindCounters struct {
 	tablesBuilt       uint64
 	tablesNoCFI       uint64 // files walked with frame pointers: no CFI, or Go
 	tablesNoRoom      uint64
+	tablesTooLarge    uint64 // CFI over maxCFIBytes: frame pointers
 	tablesFailed      uint64
 	tableRows         uint64
 	tableSourceBytes  uint64

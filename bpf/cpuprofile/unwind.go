@@ -134,6 +134,7 @@ type UnwindStats struct {
 	TablesBuilt      uint64
 	TablesNoCFI      uint64 // files walked with frame pointers (no CFI, or Go)
 	TablesNoRoom     uint64 // tables that did not fit the budget
+	TablesTooLarge   uint64 // files with more CFI than vigil reads (64 MiB)
 	TablesFailed     uint64
 	TableRows        uint64
 	TableSourceBytes uint64 // bytes of .eh_frame/.debug_frame read
@@ -165,6 +166,7 @@ func (p *Profiler) UnwindStats() UnwindStats {
 	p.reg.mu.Unlock()
 	s.Processes, s.RegisterFailed, s.MappingsDropped = c.processes, c.registerFailed, c.mappingsDropped
 	s.TablesBuilt, s.TablesNoCFI, s.TablesNoRoom, s.TablesFailed = c.tablesBuilt, c.tablesNoCFI, c.tablesNoRoom, c.tablesFailed
+	s.TablesTooLarge = c.tablesTooLarge
 	s.TableRows, s.TableSourceBytes, s.BuildTime = c.tableRows, c.tableSourceBytes, c.buildTime
 	s.TableBytes, s.TableCapacity, s.TablesLoaded, s.Rules = p.reg.store.usage()
 	s.Frames, s.Truncated = p.unwindCounters()

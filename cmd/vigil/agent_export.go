@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
@@ -45,10 +45,7 @@ func agentExportConfig(m config.Metrics, getenv func(string) string) (exporter.C
 }
 
 func (a *agent) startExport(ctx context.Context, stdout io.Writer) error {
-	ec, err := agentExportConfig(a.cfg.Metrics, os.Getenv)
-	if err != nil {
-		return err
-	}
+	ec := a.export
 	if ec.OTLP == nil && ec.Prometheus == "" && !ec.Console {
 		return nil
 	}
@@ -139,21 +136,36 @@ func lostReading(lost map[string]uint64) hist.Reading {
 
 // selfCounters flattens the own metrics for the web view.
 func (s selfSource) selfCounters() map[string]float64 {
-	out := map[string]float64{}
 	rs, _ := s.Read()
-	for _, r := range rs {
-		for _, c := range r.Counters {
-			key := r.Name
-			for k, v := range c.Attrs {
-				key += fmt.Sprintf("{%s=%s}", k, v)
-			}
-			out[key] = float64(c.Value)
-		}
-	}
+	out := flattenCounters(rs)
 	for _, st := range s.Stats() {
 		out[fmt.Sprintf("vigil.bpf.run.duration{%s}", st.Program)] = float64(st.RunTimeNs) / 1e9
 	}
 	return out
+}
+
+// flattenCounters keys each counter series by its name and attributes, as
+// the health table shows them.
+func flattenCounters(rs []hist.Reading) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range rs {
+		for _, c := range r.Counters {
+			out[selfKey(r.Name, c.Attrs)] = float64(c.Value)
+		}
+	}
+	return out
+}
+
+// selfKey is hist.SeriesKey written for people: the attributes in sorted
+// order, so the key, and the rate computed against the previous reading's
+// key, stays the same from read to read.
+func selfKey(name string, attrs map[string]string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		fmt.Fprintf(&b, "{%s=%s}", k, attrs[k])
+	}
+	return b.String()
 }
 
 func cpuprofileReasons() []string { return cpuprofile.LostReasons[:] }
@@ -167,7 +179,7 @@ func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
 		}
 		return r
 	}
-	tables := map[string]uint64{"built": st.TablesBuilt, "no_cfi": st.TablesNoCFI, "no_room": st.TablesNoRoom, "failed": st.TablesFailed}
+	tables := map[string]uint64{"built": st.TablesBuilt, "no_cfi": st.TablesNoCFI, "no_room": st.TablesNoRoom, "too_large": st.TablesTooLarge, "failed": st.TablesFailed}
 	unsupported := st.Unsupported
 	if len(unsupported) == 0 {
 		unsupported = map[string]uint64{"none": 0}
