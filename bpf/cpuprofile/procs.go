@@ -172,6 +172,35 @@ func (r *registry) register(pid uint32, force bool) error {
 	return nil
 }
 
+// Rough sizes of what the registry keeps, for UnwindStats.UserBytes: a map
+// entry with its key, a file's identity and load segments, a process's
+// list of files, a rule.
+const (
+	mapEntryBytes  = 48
+	fileRefBytes   = 96
+	progHdrBytes   = 56
+	ruleEntryBytes = 40
+)
+
+// userBytes estimates the registry's heap between builds.
+func (r *registry) userBytes() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n uint64
+	seen := map[*fileRef]bool{}
+	for k, f := range r.files {
+		n += mapEntryBytes + uint64(len(k))
+		if !seen[f] {
+			seen[f] = true
+			n += fileRefBytes + uint64(len(f.loads))*progHdrBytes
+		}
+	}
+	for _, reg := range r.regs {
+		n += mapEntryBytes + 8*uint64(cap(reg.files))
+	}
+	return n
+}
+
 // stillRegistered tells whether pid's entry is still in the procs map (it
 // is an LRU: a busy host can push out a quiet process).
 func (r *registry) stillRegistered(pid uint32) bool {

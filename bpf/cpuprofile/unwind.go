@@ -144,7 +144,11 @@ type UnwindStats struct {
 	Unsupported map[string]uint64
 	// BPF memory of the tables: bytes in use, and reserved by the arrays.
 	TableBytes, TableCapacity uint64
-	TablesLoaded, Rules       int
+	// UserBytes estimates what the registry keeps in vigil's own heap
+	// between builds (files, processes, rules); a build needs about ten
+	// times its file's CFI more while it runs.
+	UserBytes           uint64
+	TablesLoaded, Rules int
 	// Frames by how they were walked, and walks that stopped early by why
 	// (cumulative, from the kernel's counters).
 	Frames    map[string]uint64
@@ -169,6 +173,7 @@ func (p *Profiler) UnwindStats() UnwindStats {
 	s.TablesTooLarge = c.tablesTooLarge
 	s.TableRows, s.TableSourceBytes, s.BuildTime = c.tableRows, c.tableSourceBytes, c.buildTime
 	s.TableBytes, s.TableCapacity, s.TablesLoaded, s.Rules = p.reg.store.usage()
+	s.UserBytes = p.reg.userBytes() + uint64(s.Rules)*ruleEntryBytes
 	s.Frames, s.Truncated = p.unwindCounters()
 	return s
 }

@@ -30,6 +30,9 @@ func TestTablesLoadAndWalkThisProcess(t *testing.T) {
 	t.Logf("samples %d, stats %+v", len(b.Samples), st)
 	// This test binary is Go: registered at its first sample, given no
 	// table, and walked with frame pointers to its outermost frame.
+	if st.UserBytes == 0 {
+		t.Errorf("no user-space bytes counted with a process registered: %+v", st)
+	}
 	if st.Processes == 0 || st.TablesNoCFI == 0 || st.Frames["frame_pointer"] == 0 {
 		t.Errorf("the Go test process was not registered and walked with frame pointers: %+v", st)
 	}

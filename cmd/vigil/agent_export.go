@@ -190,6 +190,7 @@ func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
 		by(profiler.MetricUnwindUnsupported, "{row}", "Unwind table rows vigil can't execute, by reason; a walk that reaches one stops there.", "reason", unsupported),
 		by(profiler.MetricUnwindTables, "{file}", "Files whose unwind tables were built, had none (frame pointers), did not fit the budget, or failed.", "result", tables),
 		{Name: profiler.MetricUnwindTableBytes, Unit: "By", Description: "BPF memory of the unwind tables: in use and reserved (profiler.unwind_table_bytes).",
-			Gauges: []hist.CounterSeries{{Attrs: map[string]string{"use": "used"}, Value: st.TableBytes}, {Attrs: map[string]string{"use": "reserved"}, Value: st.TableCapacity}}},
+			Gauges: []hist.CounterSeries{{Attrs: map[string]string{"use": "used"}, Value: st.TableBytes}, {Attrs: map[string]string{"use": "reserved"}, Value: st.TableCapacity},
+				{Attrs: map[string]string{"use": "user_space"}, Value: st.UserBytes}}},
 	}
 }
