@@ -40,6 +40,7 @@ type registry struct {
 	mu       sync.Mutex
 	files    map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
 	regs     map[uint32]*procReg
+	failed   map[uint32]time.Time // last failed registration, to retry at most once a second
 	lastSwep time.Time
 	stats    unwindCounters
 }
@@ -82,7 +83,7 @@ type unwindCounters struct {
 func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *registry {
 	r := &registry{
 		procs: procs, seen: seen, store: store, procRoot: procRoot,
-		files: map[string]*fileRef{}, regs: map[uint32]*procReg{},
+		files: map[string]*fileRef{}, regs: map[uint32]*procReg{}, failed: map[uint32]time.Time{},
 	}
 	r.stats.unsupported = map[string]uint64{}
 	r.builder = newBuilder(r)
@@ -93,6 +94,15 @@ func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *reg
 // request queues pid for registration; it never blocks the event reader.
 // A pid already waiting is not queued twice, unless this is an exec.
 func (r *registry) request(pid uint32, force bool) {
+	// BPF announces an unregistered process again at its next sample; a
+	// process that can't be registered (its maps unreadable) would cost a
+	// registration per sample without this.
+	r.mu.Lock()
+	last, failed := r.failed[pid]
+	r.mu.Unlock()
+	if failed && !force && time.Since(last) < time.Second {
+		return
+	}
 	r.q.push(regRequest{pid, force}, func(queued []regRequest) bool {
 		return !force && slices.ContainsFunc(queued, func(q regRequest) bool { return q.pid == pid })
 	})
@@ -100,7 +110,10 @@ func (r *registry) request(pid uint32, force bool) {
 
 func (r *registry) registerLogged(req regRequest) {
 	if err := r.register(req.pid, req.force); err != nil {
-		r.count(func(c *unwindCounters) { c.registerFailed++ })
+		r.count(func(c *unwindCounters) {
+			c.registerFailed++
+			r.failed[req.pid] = time.Now()
+		})
 		slog.Debug("registering process for unwinding failed", "component", "cpuprofile", "pid", req.pid, "err", err)
 	}
 }
@@ -458,6 +471,11 @@ func (r *registry) sweep() {
 		return
 	}
 	r.lastSwep = time.Now()
+	for pid, at := range r.failed {
+		if time.Since(at) > time.Second {
+			delete(r.failed, pid)
+		}
+	}
 	pids := make([]uint32, 0, len(r.regs))
 	for pid := range r.regs {
 		pids = append(pids, pid)

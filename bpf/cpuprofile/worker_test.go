@@ -40,3 +40,27 @@ func TestWorkerDropsWhatIsLeftAtStop(t *testing.T) {
 		t.Fatal("no queued job was dropped at stop")
 	}
 }
+
+// A process whose mappings can't be read is tried again at most once a
+// second, however often BPF announces it, unless it execs.
+func TestRegistryRetriesAFailedProcessOncePerSecond(t *testing.T) {
+	r := newRegistry(nil, nil, nil, t.TempDir()) // an empty /proc: every read fails
+	defer r.close()
+	failures := func() uint64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.stats.registerFailed
+	}
+	for range 5 {
+		r.request(42, false)
+		r.wait()
+	}
+	if n := failures(); n != 1 {
+		t.Fatalf("%d registrations tried within a second, want 1", n)
+	}
+	r.request(42, true)
+	r.wait()
+	if n := failures(); n != 2 {
+		t.Fatalf("an exec did not retry at once: %d tries", n)
+	}
+}
