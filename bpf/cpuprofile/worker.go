@@ -11,12 +11,14 @@ type worker[T any] struct {
 	busy sync.WaitGroup // queued or running jobs
 	wake chan struct{}
 	done chan struct{}
+	gone chan struct{} // closed when the goroutine has returned
 }
 
 // start runs do for each job until stop; jobs left at stop go to drop.
 func (w *worker[T]) start(do, drop func(T)) {
-	w.wake, w.done = make(chan struct{}, 1), make(chan struct{})
+	w.wake, w.done, w.gone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(w.gone)
 		for {
 			select {
 			case <-w.done:
@@ -93,4 +95,9 @@ func (w *worker[T]) takeAll() []T {
 // wait blocks until every job queued so far is done.
 func (w *worker[T]) wait() { w.busy.Wait() }
 
-func (w *worker[T]) stop() { close(w.done) }
+// stop ends the worker once the job it is running returns; jobs still
+// queued are dropped. The caller may then close what the jobs use.
+func (w *worker[T]) stop() {
+	close(w.done)
+	<-w.gone
+}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestWorkerRunsEveryJobOnceInOrder(t *testing.T) {
@@ -26,18 +27,28 @@ func TestWorkerRunsEveryJobOnceInOrder(t *testing.T) {
 	}
 }
 
-func TestWorkerDropsWhatIsLeftAtStop(t *testing.T) {
+// stop waits for the running job (its caller closes what jobs use next)
+// and drops what is still queued.
+func TestWorkerStopWaitsForTheRunningJobAndDropsTheRest(t *testing.T) {
 	var w worker[int]
-	block, dropped := make(chan struct{}), make(chan int, 10)
-	w.start(func(int) { <-block }, func(j int) { dropped <- j })
+	started, block, dropped := make(chan struct{}, 1), make(chan struct{}), make(chan int, 10)
+	w.start(func(int) { started <- struct{}{}; <-block }, func(j int) { dropped <- j })
 	for j := range 5 {
 		w.push(j, nil)
 	}
-	w.stop()
+	<-started
+	stopped := make(chan struct{})
+	go func() { w.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("stop returned while a job was still running")
+	case <-time.After(50 * time.Millisecond):
+	}
 	close(block)
+	<-stopped
 	w.wait() // returns only when every job ran or was dropped
-	if len(dropped) == 0 {
-		t.Fatal("no queued job was dropped at stop")
+	if len(dropped) != 4 {
+		t.Fatalf("%d queued jobs dropped at stop, want 4", len(dropped))
 	}
 }
 
