@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/hooks"
+)
 
 // Default returns the default configuration: the one place defaults are
 // written. deploy/vigil.yaml repeats them for readers, and a test keeps the
@@ -23,7 +27,7 @@ func Default() Config {
 		},
 		Latency: Latency{
 			Enabled:        true,
-			Hooks:          []string{"read", "runqueue", "tcp", "block"},
+			Hooks:          hooks.LatencyNames(),
 			Scale:          3,
 			SkipStrategies: []string{},
 			MaxSeries:      64,

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/hooks"
 )
 
 // Hooks are the latency hooks latency.hooks may name.
-var Hooks = []string{"read", "runqueue", "tcp", "block"}
+var Hooks = hooks.LatencyNames()
 
 // Strategies are the attach strategies latency.skip_strategies may name.
-var Strategies = []string{"fentry", "kprobe", "tp_btf", "tracepoint"}
+var Strategies = hooks.LatencyStrategies()
 
 // maxSeriesLimit matches the cap the latency programs accept.
 const maxSeriesLimit = 4096

@@ -44,7 +44,10 @@ type Program struct {
 	start  time.Time
 }
 
-var log = slog.With("component", "biolat")
+// logger is built on each use, not at package initialisation: the command
+// installs its configured logger (level, JSON) after every package is
+// initialised, and a logger made earlier keeps the default handler.
+func logger() *slog.Logger { return slog.Default().With("component", "biolat") }
 
 // Open loads the programs and attaches them with the first strategy that
 // works; the error wraps attach.ErrNoStrategy when none does.
@@ -67,7 +70,7 @@ func Open(opts Options) (*Program, error) {
 	// Mount tracefs before any attach: the BPF library remembers the first
 	// tracefs lookup for the life of the process.
 	if _, err := tracefs.Ensure(); err != nil {
-		log.Debug("tracefs unavailable, tracepoint strategy will fail", "error", err)
+		logger().Debug("tracefs unavailable, tracepoint strategy will fail", "error", err)
 	}
 	if err := p.attach(spec, opts.Skip); err != nil {
 		p.Close()

@@ -162,12 +162,7 @@ func TestDirectIOCountedByDirection(t *testing.T) {
 			testenv.RequireRoot(t)
 			path, rdev := loopDevice(t)
 			p, err := Open(Options{Device: rdev, Skip: only(s.name)})
-			if errors.Is(err, attach.ErrNoStrategy) {
-				t.Skipf("skipped: this kernel refuses %s: %v", s.name, err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			testenv.RequireStrategy(t, Hook, s.name, err)
 			defer p.Close()
 			if got := p.Report().Chosen; got != s.name {
 				t.Fatalf("chose %q, want %q: %v", got, s.name, p.Report())
@@ -248,4 +243,12 @@ func TestKernelDev(t *testing.T) {
 	if kernelDev(0) != 0 {
 		t.Error("no filter must stay no filter")
 	}
+}
+
+func TestStrategyOrderIsTheRegistrys(t *testing.T) {
+	var names []string
+	for _, s := range strategyList() {
+		names = append(names, s.name)
+	}
+	testenv.RequireOrder(t, Hook, names)
 }

@@ -27,7 +27,9 @@ import (
 const MaxBuckets = 512
 
 // MinScale and MaxScale bound the configurable scale. Scale 3 (base ≈ 1.09,
-// at most 9% relative error) covers 1 µs to 2^20 s... see Layout for the range.
+// at most 9% relative error) is the default; the range a layout covers is
+// chosen by its caller (histmap.DefaultLayout: 1 ns to 2^62 ns up to scale 3,
+// 16 ns to about 64 s at scale 4).
 const (
 	MinScale     = 0
 	MaxScale     = 4

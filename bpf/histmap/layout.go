@@ -9,12 +9,14 @@
 //	for several series) with value struct hist_value; per event
 //	hist_add(bpf_map_lookup_elem(&map, &key), ns), or
 //	hist_add(hist_lookup(&hash, &key), ns) to create hash entries.
-//	Go:  l, _ := histmap.DefaultLayout(opts.Scale)
+//	Go:  l, _ := histmap.Prepare(opts.Scale, opts.MaxSeries) // layout, series cap, memlock
 //	     spec, _ := load<Prog>()
-//	     histmap.SetLayout(spec, l)           // before load
-//	     histmap.KeepPrograms(spec, names...) // one strategy's programs
-//	     coll, _ := ebpf.NewCollection(spec)
-//	     h, _ := histmap.Lookup(coll.Maps["x"], l, uint32(0)) // or ReadAll[K]
+//	     histmap.SetLayout(spec, l) // before load
+//	     then load one strategy's programs: readlat and runqlat keep them
+//	     with histmap.KeepPrograms and ebpf.NewCollection; tcplat and
+//	     biolat create the shared maps and load each strategy's programs
+//	     with bpf/internal/progset.
+//	     h, _ := histmap.Lookup(m, l, uint32(0)) // or ReadAll[K]
 //
 // Tests should compare unsafe.Sizeof of the generated <prog>HistValue with
 // histmap.Value.

@@ -73,12 +73,7 @@ func TestPipeReadsLandInTheir20msBucket(t *testing.T) {
 
 func pipeTest(t *testing.T, s strategy, tid bool) {
 	p, err := Open(Options{Skip: only(s.name), PID: uint32(os.Getpid()), tidStorage: tid})
-	if errors.Is(err, attach.ErrNoStrategy) {
-		t.Skipf("skipped: this kernel refuses %s: %v", s.name, err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.RequireStrategy(t, "read", s.name, err)
 	defer p.Close()
 	checkPipeReads(t, p, s.hook)
 }
@@ -359,15 +354,7 @@ func TestStrategiesLoad(t *testing.T) {
 	for _, s := range strategies {
 		t.Run(s.name, func(t *testing.T) {
 			coll, err := load(s.programNames(false), l, Options{})
-			if err != nil && !s.tidTwins && !histmap.HaveTaskStorage() {
-				t.Skipf("skipped: %s needs BPF task storage, which this kernel lacks: %v", s.name, err)
-			}
-			if err != nil && s.name == "fentry" {
-				t.Skipf("skipped: this kernel refuses to load fentry/fexit programs: %v", err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			testenv.RequireStrategy(t, "read", s.name, err)
 			coll.Close()
 		})
 	}
@@ -380,4 +367,12 @@ func TestBadOptionsAreNotAttachFailures(t *testing.T) {
 			t.Fatalf("options %+v: error %v, want a validation error", o, err)
 		}
 	}
+}
+
+func TestStrategyOrderIsTheRegistrys(t *testing.T) {
+	var names []string
+	for _, s := range strategies {
+		names = append(names, s.name)
+	}
+	testenv.RequireOrder(t, "read", names)
 }

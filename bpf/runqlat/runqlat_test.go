@@ -59,12 +59,7 @@ func TestContentionShowsMillisecondDelays(t *testing.T) {
 	for _, s := range strategies {
 		t.Run(s.name, func(t *testing.T) {
 			p, err := Open(Options{Skip: only(s.name), ByProcess: true})
-			if errors.Is(err, attach.ErrNoStrategy) {
-				t.Skipf("skipped: this kernel refuses %s: %v", s.name, err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			testenv.RequireStrategy(t, "runqueue", s.name, err)
 			defer p.Close()
 			if p.Report().Chosen != s.name {
 				t.Fatalf("chose %s", p.Report().Chosen)
@@ -222,4 +217,12 @@ func TestBadOptionsAreNotAttachFailures(t *testing.T) {
 			t.Fatalf("options %+v: error %v, want a validation error", o, err)
 		}
 	}
+}
+
+func TestStrategyOrderIsTheRegistrys(t *testing.T) {
+	var names []string
+	for _, s := range strategies {
+		names = append(names, s.name)
+	}
+	testenv.RequireOrder(t, "runqueue", names)
 }

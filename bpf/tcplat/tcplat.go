@@ -47,7 +47,10 @@ type Program struct {
 	start    time.Time
 }
 
-var log = slog.With("component", "tcplat")
+// logger is built on each use, not at package initialisation: the command
+// installs its configured logger (level, JSON) after every package is
+// initialised, and a logger made earlier keeps the default handler.
+func logger() *slog.Logger { return slog.Default().With("component", "tcplat") }
 
 // Open loads the programs and attaches every hook it can. It fails, with an
 // error wrapping attach.ErrNoStrategy, only when no hook attaches at all.
@@ -70,7 +73,7 @@ func Open(opts Options) (*Program, error) {
 	// Mount tracefs before any attach: the BPF library remembers the first
 	// tracefs lookup for the life of the process.
 	if _, err := tracefs.Ensure(); err != nil {
-		log.Debug("tracefs unavailable, tracepoint strategies will fail", "error", err)
+		logger().Debug("tracefs unavailable, tracepoint strategies will fail", "error", err)
 	}
 	if err := p.attachAll(spec, opts.Skip); err != nil {
 		p.Close()
@@ -122,12 +125,12 @@ func (p *Program) attachAll(spec *ebpf.CollectionSpec, skip map[string]bool) err
 		r, err := attach.First(h.name, strategies, skip)
 		p.reports = append(p.reports, r)
 		if err != nil {
-			log.Warn("tcp hook disabled", "hook", h.name, "reason", err)
+			logger().Warn("tcp hook disabled", "hook", h.name, "reason", err)
 			errs = append(errs, err)
 			continue
 		}
 		for _, skipped := range set.Skipped {
-			log.Info("tcp hook attached partly", "hook", h.name, "strategy", r.Chosen, "reason", skipped)
+			logger().Info("tcp hook attached partly", "hook", h.name, "strategy", r.Chosen, "reason", skipped)
 		}
 		p.hooks[h.name] = set
 	}

@@ -2,6 +2,7 @@ package tcplat
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -61,8 +62,9 @@ func open(tb testing.TB, opts Options) *Program {
 	return p
 }
 
-// openWith opens with only strategy allowed and skips the test when this
-// kernel can't attach hook that way (the report says why).
+// openWith opens with only strategy allowed. It skips the test only when
+// this kernel is too old for that strategy or lacks what it needs (bpf/hooks
+// and testenv say which); any other failure to attach hook that way fails.
 func openWith(t *testing.T, strategy, hook string, port uint16) *Program {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -71,15 +73,11 @@ func openWith(t *testing.T, strategy, hook string, port uint16) *Program {
 		skip[s] = s != strategy
 	}
 	p, err := Open(Options{Skip: skip, Port: port})
-	if errors.Is(err, attach.ErrNoStrategy) {
-		t.Skipf("skipped: this kernel refuses %s: %v", strategy, err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.RequireStrategy(t, hook, strategy, err)
 	t.Cleanup(func() { p.Close() })
 	if r := report(p, hook); r.Chosen != strategy {
-		t.Skipf("skipped: this kernel refuses %s for %s: %v", strategy, hook, r)
+		// Another hook attached, this one did not.
+		testenv.RequireStrategy(t, hook, strategy, fmt.Errorf("%s: %s", hook, r.Reasons()))
 	}
 	return p
 }
@@ -269,5 +267,15 @@ func TestReportsNameReasons(t *testing.T) {
 	}
 	if len(p.Stats()) == 0 || p.StartTime().IsZero() || time.Since(p.StartTime()) > time.Minute {
 		t.Fatalf("stats %v, start time %v", p.Stats(), p.StartTime())
+	}
+}
+
+func TestStrategyOrderIsTheRegistrys(t *testing.T) {
+	for _, h := range hooks() {
+		var names []string
+		for _, s := range h.strategies {
+			names = append(names, s.name)
+		}
+		testenv.RequireOrder(t, h.name, names)
 	}
 }

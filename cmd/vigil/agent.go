@@ -22,9 +22,10 @@ import (
 // agent is a running `vigil run`: the sampler and continuous profiler, the
 // latency hooks, the metric exporters, the profile sinks and the web view.
 type agent struct {
-	cfg   config.Config
-	log   *slog.Logger
-	start time.Time
+	cfg     config.Config
+	log     *slog.Logger // the agent's own lines: component=agent
+	sinkLog *slog.Logger // handed to the sinks, which add their own attributes
+	start   time.Time
 
 	sampler  *cpuprofile.Profiler
 	symbols  *symbolizer.Symbolizer
@@ -32,6 +33,7 @@ type agent struct {
 	contDone chan error
 
 	hooks    []latencyProgram
+	export   exporter.Config // the metric exporters, parsed once from OTEL_* and the file
 	provider *exporter.Provider
 	sinks    profilesink.Fanout
 	local    *localView // nil unless the web view runs
@@ -51,7 +53,7 @@ const (
 // that can't attach is disabled with a warning; a profiler that can't
 // start, a sink or a listener that can't be set up, stops the start.
 func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ *agent, err error) {
-	a := &agent{cfg: cfg, log: slog.Default().With("component", "agent"), start: time.Now()}
+	a := newAgent(cfg)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(agentMemoryLimit)
 	}
@@ -62,6 +64,9 @@ func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ 
 			a.closeAll()
 		}
 	}()
+	if a.export, err = agentExportConfig(cfg.Metrics, os.Getenv); err != nil {
+		return nil, err
+	}
 	if err := a.openSinks(); err != nil {
 		return nil, err
 	}
@@ -86,6 +91,13 @@ func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ 
 	}
 	a.run(ctx)
 	return a, nil
+}
+
+// newAgent is an agent with nothing opened yet, logging through the
+// logger installed now.
+func newAgent(cfg config.Config) *agent {
+	base := slog.Default()
+	return &agent{cfg: cfg, log: base.With("component", "agent"), sinkLog: base, start: time.Now(), cancel: func() {}}
 }
 
 func (a *agent) openProfiler() error {

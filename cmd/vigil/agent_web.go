@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/exporter/profilesink"
@@ -26,10 +25,12 @@ type localView struct {
 const webRefresh = 5 * time.Second
 
 // webWanted: "auto" turns the view on when vigil has nowhere else to send
-// what it sees (no profile sink, no metrics endpoint).
+// what it sees (no profile sink, no OTLP metrics, no Prometheus endpoint), as
+// the parsed exporter configuration says: OTEL_METRICS_EXPORTER=none with an
+// endpoint set exports nothing, so the view must run. The console exporter
+// is a debugging aid, not a destination.
 func (a *agent) webWanted() bool {
-	otlpMetrics := a.cfg.Metrics.OTLP && (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "")
-	elsewhere := len(a.sinks) > 0 || otlpMetrics || a.cfg.Metrics.Prometheus != ""
+	elsewhere := len(a.sinks) > 0 || a.export.OTLP != nil || a.export.Prometheus != ""
 	return a.cfg.Web.Enabled.On(!elsewhere)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/biolat"
+	"github.com/vigil-ebpf/vigil/bpf/hooks"
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
 	"github.com/vigil-ebpf/vigil/bpf/runqlat"
 	"github.com/vigil-ebpf/vigil/bpf/tcplat"
@@ -36,52 +37,60 @@ type hookOptions struct {
 // latencyHook opens one hook; reports say which strategies were tried.
 type latencyHook struct {
 	name string
-	open func(hookOptions) (latencyProgram, []attach.Report, error)
+	open hookOpener
 }
 
-// latencyHooks lists the hooks in the order they open and print.
+// hookOpener opens one latency hook of bpf/hooks.
+type hookOpener func(hookOptions) (latencyProgram, []attach.Report, error)
+
+// latencyOpeners holds one adapter per latency hook of bpf/hooks: each
+// package has its own Options type. A test fails when one is missing.
+var latencyOpeners = map[string]hookOpener{
+	"read": func(o hookOptions) (latencyProgram, []attach.Report, error) {
+		p, err := readlat.Open(readlat.Options{Scale: o.scale, Skip: o.skip, PID: o.pid,
+			ByProcess: o.byProcess, MaxSeries: o.maxSeries})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, []attach.Report{p.Report()}, nil
+	},
+	"runqueue": func(o hookOptions) (latencyProgram, []attach.Report, error) {
+		p, err := runqlat.Open(runqlat.Options{Scale: o.scale, Skip: o.skip,
+			ByProcess: o.byProcess, MaxSeries: o.maxSeries})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, []attach.Report{p.Report()}, nil
+	},
+	"tcp": func(o hookOptions) (latencyProgram, []attach.Report, error) {
+		p, err := tcplat.Open(tcplat.Options{Scale: o.scale, Skip: o.skip})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Reports(), nil
+	},
+	biolat.Hook: func(o hookOptions) (latencyProgram, []attach.Report, error) {
+		p, err := biolat.Open(biolat.Options{Scale: o.scale, Skip: o.skip})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, []attach.Report{p.Report()}, nil
+	},
+}
+
+// latencyHooks lists the hooks in the order they open and print: bpf/hooks'
+// order. A hook without an adapter is left out (its test fails).
 func latencyHooks() []latencyHook {
-	return []latencyHook{
-		{"read", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := readlat.Open(readlat.Options{Scale: o.scale, Skip: o.skip, PID: o.pid,
-				ByProcess: o.byProcess, MaxSeries: o.maxSeries})
-			if err != nil {
-				return nil, nil, err
-			}
-			return p, []attach.Report{p.Report()}, nil
-		}},
-		{"runqueue", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := runqlat.Open(runqlat.Options{Scale: o.scale, Skip: o.skip,
-				ByProcess: o.byProcess, MaxSeries: o.maxSeries})
-			if err != nil {
-				return nil, nil, err
-			}
-			return p, []attach.Report{p.Report()}, nil
-		}},
-		{"tcp", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := tcplat.Open(tcplat.Options{Scale: o.scale, Skip: o.skip})
-			if err != nil {
-				return nil, nil, err
-			}
-			return p, p.Reports(), nil
-		}},
-		{"block", func(o hookOptions) (latencyProgram, []attach.Report, error) {
-			p, err := biolat.Open(biolat.Options{Scale: o.scale, Skip: o.skip})
-			if err != nil {
-				return nil, nil, err
-			}
-			return p, []attach.Report{p.Report()}, nil
-		}},
+	var out []latencyHook
+	for _, h := range hooks.OfKind(hooks.Latency) {
+		if open, ok := latencyOpeners[h.Name]; ok {
+			out = append(out, latencyHook{h.Name, open})
+		}
 	}
+	return out
 }
 
-func hookNames() []string {
-	var names []string
-	for _, h := range latencyHooks() {
-		names = append(names, h.name)
-	}
-	return names
-}
+func hookNames() []string { return hooks.LatencyNames() }
 
 // selectHooks parses --hooks: known names, no repeats, at least one.
 func selectHooks(list string) ([]latencyHook, error) {

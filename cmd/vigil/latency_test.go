@@ -155,10 +155,47 @@ func TestIntervalsShowOnlyWhatChanged(t *testing.T) {
 	s.since(readings(h1))
 	d := s.since(readings(h2))
 	dh := d[0].Histograms[0].Hist
-	if dh.Count != 3 || dh.Counts[slot] != 3 || dh.SumNs != 60e6 || dh.ZeroCount != 0 {
-		t.Errorf("delta count %d slot %d sum %d zero %d, want 3, 3, 60e6, 0", dh.Count, dh.Counts[slot], dh.SumNs, dh.ZeroCount)
+	// The delta keeps only its non-empty buckets: find the slot by index.
+	got := dh.Counts[int(h1.Offset)+slot-int(dh.Offset)]
+	if dh.Count != 3 || got != 3 || dh.SumNs != 60e6 || dh.ZeroCount != 0 {
+		t.Errorf("delta count %d slot %d sum %d zero %d, want 3, 3, 60e6, 0", dh.Count, got, dh.SumNs, dh.ZeroCount)
 	}
 	if d[1].Counters[0].Value != 0 {
 		t.Errorf("unchanged counter shows %d", d[1].Counters[0].Value)
+	}
+}
+
+// After a reset (the program reloaded between two intervals) the interval
+// shows the whole new reading, histogram and counter alike, as the web view
+// does: both use hist.Sub.
+func TestIntervalAfterAResetShowsTheNewReading(t *testing.T) {
+	before := twentyMs(t)
+	before.Count, before.SumNs = before.Count*10, before.SumNs*10
+	before.Overflow = 7
+	after := twentyMs(t)
+	withCounter := func(h hist.Histogram, v uint64) []hist.Reading {
+		r := readings(h)
+		r[1].Counters[0].Value = v
+		return r
+	}
+	s := newSnapshot()
+	s.since(withCounter(before, 10))
+	d := s.since(withCounter(after, 3))
+	dh := d[0].Histograms[0].Hist
+	if dh.Count != after.Count || dh.SumNs != after.SumNs || dh.Overflow != after.Overflow {
+		t.Errorf("after a reset: count %d sum %d overflow %d, want the new reading's %d %d %d",
+			dh.Count, dh.SumNs, dh.Overflow, after.Count, after.SumNs, after.Overflow)
+	}
+	// Field by field, buckets that did not go down would read as empty
+	// while the count says otherwise.
+	var inBuckets uint64
+	for _, c := range dh.Counts {
+		inBuckets += c
+	}
+	if inBuckets+dh.ZeroCount != after.Count {
+		t.Errorf("after a reset the buckets hold %d values, the count says %d", inBuckets+dh.ZeroCount, after.Count)
+	}
+	if got, want := d[1].Counters[0].Value, uint64(3); got != want {
+		t.Errorf("counter after a reset shows %d, want the new value %d", got, want)
 	}
 }

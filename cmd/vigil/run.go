@@ -30,7 +30,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	path := fs.String("config", "", "configuration file (YAML); without one the defaults apply")
-	checkOnly := fs.Bool("check-config", false, "validate the configuration, print it and exit")
+	checkOnly := fs.Bool("check-config", false, "validate the configuration (file and --set), say whether it is valid and exit: 0 valid, 2 with every problem listed")
 	var sets stringList
 	fs.Var(&sets, "set", "override one key, e.g. --set profiler.frequency=49 (repeatable)")
 	if err := parseFlags(fs, args); err != nil {

@@ -13,34 +13,6 @@ func bucketLower(scale, index int32) float64 {
 	return math.Exp2(float64(index) / float64(int64(1)<<scale))
 }
 
-// delta is cur minus prev, bucket by bucket, for two cumulative readings of
-// the same series (prev's counts never exceed cur's). A scale change means
-// the program was reloaded: cur is then everything there is.
-func delta(cur, prev hist.Histogram) hist.Histogram {
-	if prev.Scale != cur.Scale || prev.Count > cur.Count {
-		return cur
-	}
-	out := hist.Histogram{
-		Scale: cur.Scale, Offset: cur.Offset, Counts: append([]uint64(nil), cur.Counts...),
-		ZeroCount: sub(cur.ZeroCount, prev.ZeroCount), Count: cur.Count - prev.Count,
-		SumNs: sub(cur.SumNs, prev.SumNs), Overflow: sub(cur.Overflow, prev.Overflow),
-	}
-	for i, c := range prev.Counts {
-		j := int(prev.Offset-cur.Offset) + i
-		if j >= 0 && j < len(out.Counts) {
-			out.Counts[j] = sub(out.Counts[j], c)
-		}
-	}
-	return out.Trimmed()
-}
-
-func sub(a, b uint64) uint64 {
-	if b > a {
-		return 0
-	}
-	return a - b
-}
-
 // quantile estimates the q-quantile (0 < q <= 1) in seconds. The rank is
 // found by walking the buckets; inside a bucket the value is interpolated
 // geometrically, matching the buckets' exponential spacing. Zero values

@@ -112,7 +112,7 @@ func TestQuantileEdges(t *testing.T) {
 func TestDeltaAlignsOffsetsAndRestarts(t *testing.T) {
 	prev := histOf(t, 3, 2_000, 1_000_000).Trimmed()
 	cur := histOf(t, 3, 2_000, 1_000_000, 1_000_000, 5_000_000_000, 0).Trimmed()
-	d := delta(cur, prev)
+	d := hist.Sub(cur, prev)
 	if d.Count != 3 || d.ZeroCount != 1 || d.SumNs != 5_001_000_000 {
 		t.Fatalf("delta %+v", d)
 	}
@@ -124,7 +124,7 @@ func TestDeltaAlignsOffsetsAndRestarts(t *testing.T) {
 		t.Errorf("delta buckets %v from %d, want 2 values from 1 ms's bucket", d.Counts, d.Offset)
 	}
 	// A lower count means a restart: the new reading is all there is.
-	if r := delta(prev, cur); r.Count != prev.Count {
+	if r := hist.Sub(prev, cur); r.Count != prev.Count {
 		t.Errorf("restart delta count %d, want %d", r.Count, prev.Count)
 	}
 }

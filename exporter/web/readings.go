@@ -200,7 +200,7 @@ func (sr *histSeries) prunePoints(cut time.Time) {
 }
 
 func intervalPoint(prev, cur snapshot) point {
-	d := delta(cur.h, prev.h)
+	d := hist.Sub(cur.h, prev.h)
 	dt := cur.at.Sub(prev.at).Seconds()
 	return point{
 		at: cur.at, rate: float64(d.Count) / dt,

@@ -179,7 +179,7 @@ func (sr *histSeries) view() seriesView {
 func (sr *histSeries) lastMinute() distView {
 	latest, base := sr.snaps[len(sr.snaps)-1], sr.snaps[0]
 	if len(sr.snaps) > 1 && !base.at.After(latest.at.Add(-lastWindow)) {
-		return distOf(delta(latest.h, base.h), latest.at.Sub(base.at).Seconds())
+		return distOf(hist.Sub(latest.h, base.h), latest.at.Sub(base.at).Seconds())
 	}
 	return distOf(latest.h, latest.at.Sub(base.at).Seconds())
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/biolat"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	vhooks "github.com/vigil-ebpf/vigil/bpf/hooks"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/selftest"
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
 	"github.com/vigil-ebpf/vigil/bpf/runqlat"
@@ -35,33 +36,46 @@ func single[T reporter](hookName string, open func(skip map[string]bool) (T, err
 	}
 }
 
-// hooks lists every hook the matrix probes: one adapter per package, since
-// each has its own Options type.
+// openers holds one adapter per attach point of bpf/hooks: each package has
+// its own Options type. A test fails when one is missing.
+var openers = map[string]opener{
+	selftest.Hook: single(selftest.Hook, func(skip map[string]bool) (*selftest.Counter, error) {
+		return selftest.Open(selftest.Options{Skip: skip})
+	}),
+	"read": single("read", func(skip map[string]bool) (*readlat.Program, error) {
+		return readlat.Open(readlat.Options{Skip: skip})
+	}),
+	"runqueue": single("runqueue", func(skip map[string]bool) (*runqlat.Program, error) {
+		return runqlat.Open(runqlat.Options{Skip: skip})
+	}),
+	tcplat.HookConnect:    tcpHook(tcplat.HookConnect),
+	tcplat.HookRTT:        tcpHook(tcplat.HookRTT),
+	tcplat.HookRetransmit: tcpHook(tcplat.HookRetransmit),
+	biolat.Hook: single(biolat.Hook, func(skip map[string]bool) (*biolat.Program, error) {
+		return biolat.Open(biolat.Options{Skip: skip})
+	}),
+	"profile": single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
+		return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+	}),
+	cpuprofile.UnwindHook: single(cpuprofile.UnwindHook, func(skip map[string]bool) (unwindReporter, error) {
+		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+		return unwindReporter{p}, err
+	}),
+}
+
+// hooks lists every attach point the matrix probes, in bpf/hooks' order,
+// each with the suite whose tests cover it. A point without an adapter is
+// left out (its test fails).
 func hooks() []hook {
-	return []hook{
-		{selftest.Hook, "selftest", single(selftest.Hook, func(skip map[string]bool) (*selftest.Counter, error) {
-			return selftest.Open(selftest.Options{Skip: skip})
-		})},
-		{"read", "readlat", single("read", func(skip map[string]bool) (*readlat.Program, error) {
-			return readlat.Open(readlat.Options{Skip: skip})
-		})},
-		{"runqueue", "runqlat", single("runqueue", func(skip map[string]bool) (*runqlat.Program, error) {
-			return runqlat.Open(runqlat.Options{Skip: skip})
-		})},
-		{tcplat.HookConnect, "tcplat", tcpHook(tcplat.HookConnect)},
-		{tcplat.HookRTT, "tcplat", tcpHook(tcplat.HookRTT)},
-		{tcplat.HookRetransmit, "tcplat", tcpHook(tcplat.HookRetransmit)},
-		{biolat.Hook, "biolat", single(biolat.Hook, func(skip map[string]bool) (*biolat.Program, error) {
-			return biolat.Open(biolat.Options{Skip: skip})
-		})},
-		{"profile", "cpuprofile", single("profile", func(skip map[string]bool) (*cpuprofile.Profiler, error) {
-			return cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
-		})},
-		{cpuprofile.UnwindHook, "proftest", single(cpuprofile.UnwindHook, func(skip map[string]bool) (unwindReporter, error) {
-			p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
-			return unwindReporter{p}, err
-		})},
+	var out []hook
+	for _, h := range vhooks.All() {
+		for _, p := range h.Points {
+			if open, ok := openers[p.Name]; ok {
+				out = append(out, hook{p.Name, h.Suite, open})
+			}
+		}
 	}
+	return out
 }
 
 // unwindReporter reports the profiler's user-stack walker as its own hook.

@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	vhooks "github.com/vigil-ebpf/vigil/bpf/hooks"
 )
 
 type nopCloser struct{ closed *int }
@@ -74,5 +77,31 @@ func TestWalkStopsWhenASkippedStrategyIsChosen(t *testing.T) {
 	}
 	if walk(io.Discard, "s", stubborn) {
 		t.Fatal("a hook ignoring its skip set passed")
+	}
+}
+
+// Every attach point of bpf/hooks is probed, in its order, and nothing else.
+func TestEveryHookIsProbed(t *testing.T) {
+	var want, got []string
+	for _, p := range vhooks.Points() {
+		want = append(want, p.Name)
+	}
+	for _, h := range hooks() {
+		got = append(got, h.name)
+	}
+	if !slices.Equal(got, want) || len(openers) != len(want) {
+		t.Errorf("probed %q (%d openers), bpf/hooks lists %q", got, len(openers), want)
+	}
+}
+
+// bpf/cpuprofile can't read bpf/hooks (it is edited elsewhere); its exported
+// names must still be the list's.
+func TestProfilerNamesAreTheRegistrys(t *testing.T) {
+	p, ok := vhooks.PointOf(cpuprofile.UnwindHook)
+	if !ok {
+		t.Fatalf("hook %s is not in bpf/hooks", cpuprofile.UnwindHook)
+	}
+	if got, want := p.StrategyNames(), []string{cpuprofile.StrategyTables, cpuprofile.StrategyFramePointer}; !slices.Equal(got, want) {
+		t.Errorf("bpf/hooks lists %q for %s, bpf/cpuprofile has %q", got, p.Name, want)
 	}
 }

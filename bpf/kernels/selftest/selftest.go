@@ -15,13 +15,20 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/hooks"
 )
 
 // Hook is the name the selftest reports under.
 const Hook = "selftest"
 
-// Strategies in preference order, the same order the read-latency hook uses.
-var Strategies = []string{"fentry", "kprobe", "tp_btf", "tracepoint"}
+// Strategies in preference order, as bpf/hooks lists them (the same order
+// the read-latency hook uses).
+var Strategies = strategiesOf(Hook)
+
+func strategiesOf(point string) []string {
+	p, _ := hooks.PointOf(point)
+	return p.StrategyNames()
+}
 
 // Options says which strategies not to try.
 type Options struct {

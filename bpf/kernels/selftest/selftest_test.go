@@ -78,3 +78,9 @@ func readZero(t *testing.T, n int) {
 		}
 	}
 }
+
+func TestStrategiesComeFromTheRegistry(t *testing.T) {
+	if want := []string{"fentry", "kprobe", "tp_btf", "tracepoint"}; !slices.Equal(Strategies, want) {
+		t.Errorf("Strategies = %q, want %q", Strategies, want)
+	}
+}
