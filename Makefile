@@ -6,7 +6,7 @@
 #   make generate         rebuild the BPF objects with clang-19 (bpf2go)
 #   make check-generated  fail when the committed BPF objects are stale
 #   sudo make bench       benchmarks, side by side with bpftrace, perf, addr2line
-#   make lint             gofmt and go vet
+#   make lint             gofmt, go mod tidy, go vet and staticcheck (pinned in go.mod)
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -45,22 +45,34 @@ setup:
 
 # Every test, after the set-up and 'backends' (in that order, also under -j).
 # End-to-end tests start their own servers from the binaries that 'backends'
-# builds into .cache/bin.
+# builds into .cache/bin. The deployment tests are a module of their own
+# (deploy/go.mod keeps their dependencies out of the agent's), which the root
+# ./... skips, so they run in a step of their own.
 test:
 	$(SETUP)
 	@$(MAKE) --no-print-directory backends
 	$(BACKENDS_ENV) $(GO) test -count=1 $(TESTFLAGS) ./...
+	cd deploy && $(BACKENDS_ENV) $(GO) test -count=1 $(TESTFLAGS) ./...
 
 # Only what needs neither root nor servers (quick feedback while editing).
 test-unit:
 	$(GO) test -count=1 -short $(TESTFLAGS) ./...
+	cd deploy && $(GO) test -count=1 -short $(TESTFLAGS) ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./...
 
+# Both modules: the agent's and deploy/'s. staticcheck is pinned by the tool
+# directive in go.mod; 'go tool -n' builds it (cached) and names the binary,
+# so deploy/ runs the same one. The generated Collector sources under
+# exporter/testdata/otelcol are left to the Builder.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+	@cd deploy && $(GO) mod tidy -diff || { echo "deploy/go.mod/go.sum are not tidy: run 'go mod tidy' in deploy/"; exit 1; }
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
+	staticcheck=$$($(GO) tool -n staticcheck) && $$staticcheck ./... && cd deploy && $$staticcheck ./...
 
 clean:
 	rm -rf bin

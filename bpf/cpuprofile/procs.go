@@ -65,19 +65,18 @@ type procReg struct {
 
 // unwindCounters are user-space counts of the unwinder, read by Stats.
 type unwindCounters struct {
-	processes         uint64 // registrations written
-	registerFailed    uint64
-	mappingsDropped   uint64 // executable mappings past maxMappings
-	tablesBuilt       uint64
-	tablesNoCFI       uint64 // files walked with frame pointers: no CFI, or Go
-	tablesNoRoom      uint64
-	tablesTooLarge    uint64 // CFI over maxCFIBytes: frame pointers
-	tablesFailed      uint64
-	tableRows         uint64
-	tableSourceBytes  uint64
-	buildTime         time.Duration
-	unsupported       map[string]uint64
-	announcementsLost uint64
+	processes        uint64 // registrations written
+	registerFailed   uint64
+	mappingsDropped  uint64 // executable mappings past maxMappings
+	tablesBuilt      uint64
+	tablesNoCFI      uint64 // files walked with frame pointers: no CFI, or Go
+	tablesNoRoom     uint64
+	tablesTooLarge   uint64 // CFI over maxCFIBytes: frame pointers
+	tablesFailed     uint64
+	tableRows        uint64
+	tableSourceBytes uint64
+	buildTime        time.Duration
+	unsupported      map[string]uint64
 }
 
 func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *registry {

@@ -41,16 +41,15 @@ var ErrNoRoom = errors.New("unwind table space exhausted")
 // a first-fit allocator. Files that no registered process maps stay cached
 // until their space is needed.
 type tableStore struct {
-	mu                         sync.Mutex
-	files, pages, rows, rules  arrayWindow
-	rowAlloc, pageAlloc        rangeAlloc
-	maxFiles                   uint32
-	freeIDs                    []uint32
-	nextID                     uint32
-	ruleIDs                    map[unwind.Rule]uint16
-	byID                       map[uint32]*tableFile
-	lruTick                    uint64
-	rowBytesUsed, pageBytesUse uint64
+	mu                        sync.Mutex
+	files, pages, rows, rules arrayWindow
+	rowAlloc, pageAlloc       rangeAlloc
+	maxFiles                  uint32
+	freeIDs                   []uint32
+	nextID                    uint32
+	ruleIDs                   map[unwind.Rule]uint16
+	byID                      map[uint32]*tableFile
+	lruTick                   uint64
 }
 
 // tableFile is one file's place in the arrays.
@@ -371,7 +370,6 @@ func (a *rangeAlloc) free(start, n uint32) {
 	if i > 0 && a.holes[i-1].start+a.holes[i-1].n == a.holes[i].start {
 		a.holes[i-1].n += a.holes[i].n
 		a.holes = slices.Delete(a.holes, i, i+1)
-		i--
 	}
 	if last := a.holes[len(a.holes)-1]; last.start+last.n == a.end {
 		a.end = last.start
