@@ -434,36 +434,43 @@ func (info *dwarfInfo) addScope(cu *cuInfo, nodes *[]scopeNode, e *dwarf.Entry, 
 
 // entryName prefers the demangled linkage name (C++ and Rust functions carry
 // their qualified name and signature there), then DW_AT_name, following
-// abstract origins and specifications a bounded number of times.
+// abstract origins and specifications at most maxNameChase references deep:
+// the DWARF comes from other people's machines, and a long chain of
+// references must not grow the stack without bound.
 func (info *dwarfInfo) entryName(ur *unitReader, e *dwarf.Entry) string {
-	for i := 0; i < maxNameChase && e != nil; i++ {
-		if s, ok := e.Val(dwarf.AttrLinkageName).(string); ok && s != "" {
-			return demangle(s)
-		}
-		if s, ok := e.Val(dwarf.AttrName).(string); ok && s != "" {
-			if ref, ok := ur.ref(e.Val(dwarf.AttrSpecification)); ok {
-				if n := info.refName(ref); n != "" {
-					return n
-				}
-			}
-			return s
-		}
-		ref, ok := ur.ref(e.Val(dwarf.AttrAbstractOrigin))
-		if !ok {
-			ref, ok = ur.ref(e.Val(dwarf.AttrSpecification))
-		}
-		if !ok {
-			return ""
-		}
-		return info.refName(ref)
-	}
-	return ""
+	return info.chaseName(ur, e, 0)
 }
 
-// refName resolves the name of the entry at off, cached.
-func (info *dwarfInfo) refName(off dwarf.Offset) string {
+func (info *dwarfInfo) chaseName(ur *unitReader, e *dwarf.Entry, depth int) string {
+	if s, ok := e.Val(dwarf.AttrLinkageName).(string); ok && s != "" {
+		return demangle(s)
+	}
+	if s, ok := e.Val(dwarf.AttrName).(string); ok && s != "" {
+		if ref, ok := ur.ref(e.Val(dwarf.AttrSpecification)); ok {
+			if n := info.refName(ref, depth+1); n != "" {
+				return n
+			}
+		}
+		return s
+	}
+	ref, ok := ur.ref(e.Val(dwarf.AttrAbstractOrigin))
+	if !ok {
+		ref, ok = ur.ref(e.Val(dwarf.AttrSpecification))
+	}
+	if !ok {
+		return ""
+	}
+	return info.refName(ref, depth+1)
+}
+
+// refName resolves the name of the entry at off, cached; depth counts the
+// references followed to get here.
+func (info *dwarfInfo) refName(off dwarf.Offset, depth int) string {
 	if n, ok := info.names[off]; ok {
 		return n
+	}
+	if depth > maxNameChase {
+		return ""
 	}
 	info.names[off] = "" // breaks reference cycles
 	ur, err := info.readerAt(off)
@@ -474,7 +481,7 @@ func (info *dwarfInfo) refName(off dwarf.Offset) string {
 	if err != nil {
 		return ""
 	}
-	n := info.entryName(ur, e)
+	n := info.chaseName(ur, e, depth)
 	if len(info.names) > maxCachedNames {
 		clear(info.names)
 	}

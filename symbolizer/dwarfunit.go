@@ -107,13 +107,6 @@ func (l *lazySection) ensure(end uint64) error {
 	return nil
 }
 
-func (l *lazySection) all() ([]byte, error) {
-	if err := l.ensure(uint64(len(l.buf))); err != nil {
-		return nil, err
-	}
-	return l.buf, nil
-}
-
 // ensureUnit reads the unit (a line program, a compilation unit) starting
 // at off, as far as its 32-bit DWARF length says.
 func (l *lazySection) ensureUnit(off uint64, order binary.ByteOrder) error {
