@@ -5,8 +5,8 @@
 // "[kernel.kallsyms]", modules under "[name]"). User addresses go through
 // /proc/<pid>/maps to the mapped file, opened through
 // /proc/<pid>/map_files (deleted files) or /proc/<pid>/root (containers),
-// then DWARF (file:line and inlined calls), Go's pclntab (stripped Go
-// binaries), the ELF symbol tables, separate debug files (by build ID or
+// then Go's pclntab (Go binaries, stripped or not), DWARF (file:line and
+// inlined calls), the ELF symbol tables, separate debug files (by build ID or
 // .gnu_debuglink) and JIT perf maps. An address that can't be named keeps
 // its mapping, so it prints as "module+0xoffset", never as "[unknown]".
 //
@@ -28,9 +28,11 @@
 // Go binaries are read in place from .gopclntab (a binary search and one
 // function's tables per lookup), with inlined calls expanded from the
 // pclntab's inline trees (Go 1.20+, non-PIE or unstripped), so stripped Go
-// binaries get inlined frames without DWARF. DWARF is loaded only when it
-// fits half the budget; a Go binary with larger DWARF is named from its
-// pclntab, a C library's from its symbol tables.
+// binaries get inlined frames without DWARF. A Go binary whose pclntab
+// reads is named from it alone: its DWARF adds only cgo's C code (named
+// from the symbol tables instead) and, without .debug_aranges, would be
+// read whole. DWARF is loaded only when it fits half the budget; a C
+// library with larger DWARF is named from its symbol tables.
 //
 // Files come from other people's machines, so every size and count read
 // from them is bounded, and parser panics on malformed input become errors.

@@ -2,13 +2,13 @@ package symbolizer
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -24,10 +24,10 @@ const (
 
 // Kallsyms is a parsed /proc/kallsyms restricted to text symbols.
 type Kallsyms struct {
-	addrs   []uint64 // sorted
-	names   string   // every name, back to back: one allocation, not one a line
-	nameEnd []uint32 // end of each symbol's name in names
-	modules []int32  // index into mods per symbol
+	addrs   []uint64   // sorted
+	names   nameChunks // every name followed by '\n', in the file's order
+	nameOff []uint32   // where each symbol's name starts in names
+	modules []int32    // index into mods per symbol
 	mods    []*Mapping
 
 	mu     sync.Mutex
@@ -43,102 +43,235 @@ func (k *Kallsyms) Len() int { return len(k.addrs) }
 // Modules returns the kernel image and module mappings, each spanning its symbols.
 func (k *Kallsyms) Modules() []*Mapping { return k.mods }
 
-type ksym struct {
-	addr uint64
-	name string
-	mod  int32
+// kallsymsParser accumulates the text symbols of kallsyms in the columns
+// Kallsyms keeps, so that a sorted file (the kernel's own symbols are) is
+// packed in place.
+type kallsymsParser struct {
+	addrs   []uint64
+	offs    []uint32
+	modOf   []int32
+	names   nameChunks
+	modIdx  map[string]int32
+	mods    []*Mapping
+	lastMod int32
+	zero    int // text symbols whose address is hidden (zero)
 }
 
 // ParseKallsyms parses /proc/kallsyms text ("addr type name [module]").
 // It keeps text symbols only and fails with ErrKallsymsRestricted when all
 // addresses are zero, as they are when kernel.kptr_restrict hides them.
+// Lines are parsed in place: a distribution kernel has over 100,000, and
+// this runs on the first kernel address of every `vigil profile`.
 func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxKallsymsLineSize)
-	modIdx := map[string]int32{}
-	var mods []*Mapping
-	var syms []ksym
-	lines, zero := 0, 0
-	for sc.Scan() {
-		lines++
-		if lines > maxKallsymsEntries {
-			return nil, fmt.Errorf("parsing kallsyms: %w: over %d lines", ErrTooLarge, maxKallsymsEntries)
+	p := kallsymsParser{modIdx: map[string]int32{}, lastMod: -1}
+	br := bufio.NewReaderSize(r, 64<<10)
+	lines := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxKallsymsLineSize {
+			return nil, fmt.Errorf("reading kallsyms: %w: a line over %d bytes", ErrTooLarge, maxKallsymsLineSize)
 		}
-		addr, name, mod, ok := parseKallsymsLine(sc.Text())
-		if !ok {
-			continue
+		if len(line) > 0 {
+			lines++
+			if lines > maxKallsymsEntries {
+				return nil, fmt.Errorf("parsing kallsyms: %w: over %d lines", ErrTooLarge, maxKallsymsEntries)
+			}
+			p.line(line)
 		}
-		if addr == 0 {
-			zero++
-			continue
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		idx, seen := modIdx[mod]
-		if !seen {
-			idx = int32(len(mods))
-			modIdx[mod] = idx
-			mods = append(mods, &Mapping{Path: mod, Kernel: true, Start: addr, Limit: addr})
+		if err != nil {
+			return nil, fmt.Errorf("reading kallsyms: %w", err)
 		}
-		syms = append(syms, ksym{addr: addr, name: name, mod: idx})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading kallsyms: %w", err)
-	}
-	if len(syms) == 0 && zero > 0 {
+	if len(p.addrs) == 0 && p.zero > 0 {
 		return nil, ErrKallsymsRestricted
 	}
-	if len(syms) == 0 {
+	if len(p.addrs) == 0 {
 		return nil, fmt.Errorf("parsing kallsyms: %w: no text symbols in %d lines", ErrMalformed, lines)
 	}
-	return buildKallsyms(syms, mods), nil
+	return p.build(), nil
 }
 
-// parseKallsymsLine returns the address, name and module ("[kernel.kallsyms]"
-// for the core kernel) of a text symbol line.
-func parseKallsymsLine(line string) (uint64, string, string, bool) {
-	f := strings.Fields(line)
-	if len(f) < 3 || len(f[1]) != 1 {
-		return 0, "", "", false
+// line keeps one line if it is a text symbol.
+func (p *kallsymsParser) line(line []byte) {
+	var f [4][]byte
+	n := kallsymsFields(line, &f)
+	if n < 3 || len(f[1]) != 1 {
+		return
 	}
 	switch f[1][0] {
 	case 't', 'T', 'w', 'W':
 	default:
-		return 0, "", "", false
+		return
 	}
-	addr, err := strconv.ParseUint(f[0], 16, 64)
-	if err != nil {
-		return 0, "", "", false
+	addr, ok := parseHex(f[0])
+	if !ok {
+		return
 	}
-	mod := "[kernel.kallsyms]"
-	if len(f) >= 4 && strings.HasPrefix(f[3], "[") && strings.HasSuffix(f[3], "]") {
+	if addr == 0 {
+		p.zero++
+		return
+	}
+	if len(f[2]) >= nameChunkSize || len(p.names) >= math.MaxUint16 {
+		return // a name fits in a chunk, chunk numbers in 16 bits; no real kernel comes near
+	}
+	mod := []byte("[kernel.kallsyms]")
+	if n == 4 && len(f[3]) >= 2 && f[3][0] == '[' && f[3][len(f[3])-1] == ']' {
 		mod = f[3]
 	}
-	return addr, f[2], mod, true
+	p.grow()
+	p.addrs = append(p.addrs, addr)
+	p.offs = append(p.offs, p.names.add(f[2]))
+	p.modOf = append(p.modOf, p.module(mod, addr))
 }
 
-func buildKallsyms(syms []ksym, mods []*Mapping) *Kallsyms {
-	sort.SliceStable(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
-	k := &Kallsyms{mods: mods}
-	var names strings.Builder
-	for i, s := range syms {
-		if i > 0 && syms[i-1].addr == s.addr && syms[i-1].mod == s.mod {
+// grow makes room for one more symbol, doubling: append's gentler growth
+// for large slices copies tables this size several times over.
+func (p *kallsymsParser) grow() {
+	if len(p.addrs) == cap(p.addrs) {
+		more := max(len(p.addrs), 1024)
+		p.addrs = slices.Grow(p.addrs, more)
+		p.offs = slices.Grow(p.offs, more)
+		p.modOf = slices.Grow(p.modOf, more)
+	}
+}
+
+// kallsymsFields splits a kallsyms line ("%016x %c %s", then a tab and
+// "[module]" for modules) into at most four fields: by its fixed columns
+// when it has them, else at any white space.
+func kallsymsFields(line []byte, f *[4][]byte) int {
+	for len(line) > 0 && isSpace(line[len(line)-1]) {
+		line = line[:len(line)-1]
+	}
+	if len(line) < 20 || line[16] != ' ' || line[18] != ' ' || isSpace(line[19]) {
+		return splitFields(line, f[:])
+	}
+	f[0], f[1] = line[:16], line[17:18]
+	rest := line[19:]
+	tab := bytes.IndexByte(rest, '\t')
+	if tab < 0 {
+		tab = len(rest)
+	}
+	if bytes.IndexByte(rest[:tab], ' ') >= 0 {
+		return splitFields(line, f[:])
+	}
+	f[2] = rest[:tab]
+	if tab == len(rest) {
+		return 3
+	}
+	return 3 + splitFields(rest[tab:], f[3:])
+}
+
+// module returns the index of the named module, adding it when new. Lines
+// of one module come together, so the last one answers most.
+func (p *kallsymsParser) module(name []byte, addr uint64) int32 {
+	if p.lastMod >= 0 && p.mods[p.lastMod].Path == string(name) {
+		return p.lastMod
+	}
+	idx, seen := p.modIdx[string(name)]
+	if !seen {
+		idx = int32(len(p.mods))
+		path := string(name)
+		p.modIdx[path] = idx
+		p.mods = append(p.mods, &Mapping{Path: path, Kernel: true, Start: addr, Limit: addr})
+	}
+	p.lastMod = idx
+	return idx
+}
+
+// splitFields splits line at ASCII white space into at most len(out)
+// fields (the last one ends at the next space) and returns how many.
+func splitFields(line []byte, out [][]byte) int {
+	n := 0
+	for i := 0; i < len(line) && n < len(out); {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		j := i
+		for j < len(line) && !isSpace(line[j]) {
+			j++
+		}
+		if j > i {
+			out[n] = line[i:j]
+			n++
+		}
+		i = j
+	}
+	return n
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// parseHex parses an unsigned hexadecimal number of at most 64 bits.
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
+}
+
+// build sorts the symbols by address and packs them, keeping the first
+// name at an address (aliases). The names stay where parsing put them.
+func (p *kallsymsParser) build() *Kallsyms {
+	if !slices.IsSorted(p.addrs) {
+		p.sortByAddr()
+	}
+	n := 0
+	for i, a := range p.addrs {
+		mod := p.modOf[i]
+		if n > 0 && p.addrs[n-1] == a && p.modOf[n-1] == mod {
 			continue // aliases: keep the first name at an address
 		}
-		if names.Len()+len(s.name) > math.MaxUint32 {
-			break // name offsets are 32-bit; no real kernel comes near
-		}
-		k.addrs = append(k.addrs, s.addr)
-		names.WriteString(s.name)
-		k.nameEnd = append(k.nameEnd, uint32(names.Len()))
-		k.modules = append(k.modules, s.mod)
-		m := mods[s.mod]
-		m.Start = min(m.Start, s.addr)
-		m.Limit = max(m.Limit, s.addr+1)
+		p.addrs[n], p.offs[n], p.modOf[n] = a, p.offs[i], mod
+		n++
+		m := p.mods[mod]
+		m.Start = min(m.Start, a)
+		m.Limit = max(m.Limit, a+1)
 	}
-	k.names = names.String()
-	k.addrs, k.nameEnd, k.modules = slices.Clip(k.addrs), slices.Clip(k.nameEnd), slices.Clip(k.modules)
-	k.frames = map[int32][]Frame{}
+	// Clipping keeps the spare capacity reserved, but it was never
+	// written, so it holds no memory.
+	k := &Kallsyms{
+		addrs: slices.Clip(p.addrs[:n]), nameOff: slices.Clip(p.offs[:n]), modules: slices.Clip(p.modOf[:n]),
+		names: p.names, mods: p.mods, frames: map[int32][]Frame{},
+	}
 	k.extendLimits()
 	return k
+}
+
+// sortByAddr orders the columns by address, stably and in place: module
+// symbols come after the kernel's, each module's in its own order.
+func (p *kallsymsParser) sortByAddr() {
+	sort.Stable(byAddr{p})
+}
+
+// byAddr sorts the parser's three columns together.
+type byAddr struct{ p *kallsymsParser }
+
+func (b byAddr) Len() int           { return len(b.p.addrs) }
+func (b byAddr) Less(i, j int) bool { return b.p.addrs[i] < b.p.addrs[j] }
+func (b byAddr) Swap(i, j int) {
+	p := b.p
+	p.addrs[i], p.addrs[j] = p.addrs[j], p.addrs[i]
+	p.offs[i], p.offs[j] = p.offs[j], p.offs[i]
+	p.modOf[i], p.modOf[j] = p.modOf[j], p.modOf[i]
 }
 
 // extendLimits makes each mapping's Limit cover what find attributes to it:
@@ -178,13 +311,38 @@ func (k *Kallsyms) find(addr uint64) int {
 	return -1
 }
 
-// name is symbol i's name, a slice of the shared string.
-func (k *Kallsyms) name(i int) string {
-	start := uint32(0)
-	if i > 0 {
-		start = k.nameEnd[i-1]
+// nameChunkSize is the size of one chunk of names: kernel names are at
+// most 512 bytes (KSYM_NAME_LEN).
+const nameChunkSize = 64 << 10
+
+// nameChunks holds names in fixed-size chunks, so that collecting the
+// names of a whole kernel never copies them to grow a buffer. An offset
+// is a chunk's index in its upper 16 bits and a position in it below.
+type nameChunks [][]byte
+
+// add appends name and a '\n' and returns where it starts.
+func (c *nameChunks) add(name []byte) uint32 {
+	if len(*c) == 0 || len((*c)[len(*c)-1])+len(name)+1 > nameChunkSize {
+		*c = append(*c, make([]byte, 0, nameChunkSize))
 	}
-	return k.names[start:k.nameEnd[i]]
+	last := &(*c)[len(*c)-1]
+	off := uint32(len(*c)-1)<<16 | uint32(len(*last))
+	*last = append(append(*last, name...), '\n')
+	return off
+}
+
+// at returns the bytes from offset off to the end of its chunk.
+func (c nameChunks) at(off uint32) []byte {
+	return c[off>>16][off&0xffff:]
+}
+
+// name is symbol i's name, copied out of the shared buffer.
+func (k *Kallsyms) name(i int) string {
+	b := k.names.at(k.nameOff[i])
+	if end := bytes.IndexByte(b, '\n'); end >= 0 {
+		b = b[:end]
+	}
+	return string(b)
 }
 
 // Lookup names one kernel address. The Mapping is the module (or the

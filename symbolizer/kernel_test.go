@@ -2,9 +2,11 @@ package symbolizer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,6 +73,51 @@ func TestKernelLive(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/notes"); err == nil && len(loc.Mapping.BuildID) < 16 {
 		t.Errorf("kernel mapping has no build ID although /sys/kernel/notes exists: %+v", loc.Mapping)
 	}
+}
+
+// TestParseKallsymsLive checks the parser against a plain reading of this
+// machine's kallsyms: every text symbol's address is named by a symbol at
+// that address, in its module.
+func TestParseKallsymsLive(t *testing.T) {
+	requireRoot(t)
+	raw, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseKallsyms(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, mods := map[uint64][]string{}, map[uint64][]string{}
+	var lines [][]string
+	for _, line := range strings.Split(string(raw), "\n") {
+		fl := strings.Fields(line)
+		if len(fl) < 3 || !strings.Contains("tTwW", fl[1]) {
+			continue
+		}
+		a, _ := strconv.ParseUint(fl[0], 16, 64)
+		names[a] = append(names[a], fl[2])
+		mods[a] = append(mods[a], moduleOf(fl))
+		lines = append(lines, fl)
+	}
+	if k.Len() > len(lines) || k.Len() < len(names)*9/10 {
+		t.Errorf("%d symbols parsed from %d text lines at %d addresses", k.Len(), len(lines), len(names))
+	}
+	for _, fl := range lines {
+		a, _ := strconv.ParseUint(fl[0], 16, 64)
+		loc := k.Lookup(a)
+		if !loc.Named() || !slices.Contains(names[a], loc.Frames[0].Function) || !slices.Contains(mods[a], loc.Mapping.Path) {
+			t.Fatalf("%s (%s %s) named %+v in %+v", fl[0], fl[2], moduleOf(fl), loc.Frames, loc.Mapping)
+		}
+	}
+}
+
+// moduleOf is the module of a kallsyms line split into fields.
+func moduleOf(fl []string) string {
+	if len(fl) == 4 {
+		return fl[3]
+	}
+	return "[kernel.kallsyms]"
 }
 
 func kallsymsAddr(t *testing.T, name string) uint64 {

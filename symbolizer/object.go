@@ -192,19 +192,35 @@ func (o *objFile) parse(dirs []string, st parseStats) {
 		skip = goRange{lo: pt.entry(0), hi: pt.entry(pt.nfunc)}
 	}
 	syms, symErr := o.img.elfSymbols(skip)
+	if o.gotab == nil { // a Go table already names Go code: see parseDWARF
+		syms = append(syms, o.parseDWARF(dirs)...)
+	}
+	o.syms = newSymtab(syms)
+	st.parsed(errors.Join(symErr, goErr))
+}
+
+// parseDWARF loads the file's DWARF, or a separate debug file's, and
+// returns the debug file's symbols. Files with a Go table skip it: the
+// table already names Go code with files, lines and inlined calls, cgo's
+// C code is named from the symbol table instead, and Go's DWARF has no
+// .debug_aranges, so it would be read whole (most of the cost of a first
+// look at a Go binary).
+func (o *objFile) parseDWARF(dirs []string) []symbol {
 	limit := o.dwarfLimit
 	if limit == 0 {
 		limit = maxDWARFSize
 	}
 	if o.img.hasDWARF() {
 		o.dw = o.img.dwarfInfo(limit)
-	} else if dbg := o.findDebugFile(dirs); dbg != nil {
-		o.dw = dbg.dwarfInfo(limit)
-		more, _ := dbg.elfSymbols(skip)
-		syms = append(syms, more...)
+		return nil
 	}
-	o.syms = newSymtab(syms)
-	st.parsed(errors.Join(symErr, goErr))
+	dbg := o.findDebugFile(dirs)
+	if dbg == nil {
+		return nil
+	}
+	o.dw = dbg.dwarfInfo(limit)
+	more, _ := dbg.elfSymbols(goRange{})
+	return more
 }
 
 // findDebugFile looks for a separate debug file: by build ID under each

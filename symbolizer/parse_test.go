@@ -171,3 +171,20 @@ func TestDemangle(t *testing.T) {
 		}
 	}
 }
+
+func TestParseKallsymsLongLine(t *testing.T) {
+	in := "ffffffff81000000 T _text\nffffffff81001000 t " + strings.Repeat("x", maxKallsymsLineSize) + "\n"
+	if _, err := ParseKallsyms(strings.NewReader(in)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("error %v, want ErrTooLarge for a line over %d bytes", err, maxKallsymsLineSize)
+	}
+}
+
+func TestParseKallsymsLastLineUnterminated(t *testing.T) {
+	k, err := ParseKallsyms(strings.NewReader("ffffffff81000000 T _text\nffffffff81001000 t vfs_read"))
+	if err != nil || k.Len() != 2 {
+		t.Fatalf("%v symbols, error %v; want 2", k, err)
+	}
+	if fn := k.Lookup(0xffffffff81001004).Frames[0].Function; fn != "vfs_read" {
+		t.Errorf("named %q, want vfs_read", fn)
+	}
+}

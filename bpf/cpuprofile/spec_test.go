@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/vigil-ebpf/vigil/symbolizer/unwind"
 )
 
 // The generated key type must match the C struct byte for byte, and the map
@@ -65,6 +67,39 @@ func TestMapSizesArePowersOfTwoWithinBounds(t *testing.T) {
 		}
 		if s < 1<<16 && float64(s) < 64*perInterval {
 			t.Errorf("%+v: stack map %d smaller than 64x the %v samples of an interval", tc, s, perInterval)
+		}
+	}
+}
+
+// The table store writes the arrays byte by byte and the walker reads them
+// as C structs; both sides must agree on sizes and on the rule kinds'
+// numbers (enum cfa_kind and enum rbp_kind in unwind.bpf.h).
+func TestTableLayoutMatchesTheWalker(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		go_, spec uintptr
+	}{
+		{"file_info", fileInfoSize, unsafe.Sizeof(cpuprofileFileInfo{})},
+		{"page_info", pageInfoSize, unsafe.Sizeof(cpuprofilePageInfo{})},
+		{"rule", ruleSize, unsafe.Sizeof(cpuprofileRule{})},
+		{"mapping", 24, unsafe.Sizeof(cpuprofileMapping{})},
+		{"proc mappings", maxMappings, uintptr(len(cpuprofileProc{}.M))},
+		{"ustack frames", maxStackDepth + 1, uintptr(len(cpuprofileUstack{}.Frames))},
+	} {
+		if c.go_ != c.spec {
+			t.Errorf("%s: Go writes %d, the walker has %d", c.name, c.go_, c.spec)
+		}
+	}
+	kinds := []struct {
+		got, want int
+	}{
+		{int(unwind.CFANone), 0}, {int(unwind.CFARSP), 1}, {int(unwind.CFARBP), 2}, {int(unwind.CFAPLT), 3},
+		{int(unwind.CFASignal), 4}, {int(unwind.CFAStop), 5}, {int(unwind.CFAInvalid), 6},
+		{int(unwind.RBPSame), 0}, {int(unwind.RBPAtCFA), 1}, {int(unwind.RBPUndefined), 2},
+	}
+	for i, k := range kinds {
+		if k.got != k.want {
+			t.Errorf("kind %d is %d in Go, %d in unwind.bpf.h", i, k.got, k.want)
 		}
 	}
 }
