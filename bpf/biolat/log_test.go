@@ -1,37 +1,13 @@
 package biolat
 
 import (
-	"bytes"
-	"encoding/json"
-	"log/slog"
 	"testing"
+
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 )
 
 // The program's log lines must go through the logger the command installs
 // at start, after package initialisation: its level and format.
 func TestLogsThroughTheInstalledLogger(t *testing.T) {
-	var buf bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(old) })
-
-	logger().Debug("probe debug")
-	logger().Warn("probe warning")
-
-	var lines []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("not a JSON line %q: %v", l, err)
-		}
-		lines = append(lines, m)
-	}
-	if len(lines) != 2 {
-		t.Fatalf("installed handler got %d lines, want 2: %q", len(lines), buf.String())
-	}
-	for i, want := range []string{"DEBUG", "WARN"} {
-		if lines[i]["level"] != want || lines[i]["component"] != "biolat" {
-			t.Errorf("line %d = %v, want level %s and component biolat", i, lines[i], want)
-		}
-	}
+	testenv.CheckLogsThroughInstalledLogger(t, "biolat", logger)
 }

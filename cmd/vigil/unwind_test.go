@@ -31,15 +31,7 @@ int main(void) { sl_outer(now() + 0.3); return 0; }
 // than shown with made-up callers.
 func TestProfileShortLivedFramelessProcessGetsWholeStacks(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	src := filepath.Join(dir, "slframeless.c")
-	bin := filepath.Join(dir, "slframeless")
-	if err := os.WriteFile(src, []byte(shortFramelessC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	bin := buildO2(t, "slframeless", shortFramelessC)
 	done := make(chan error, 1)
 	go func() {
 		time.Sleep(time.Second)
@@ -80,6 +72,21 @@ func TestProfileShortLivedFramelessProcessGetsWholeStacks(t *testing.T) {
 	}
 }
 
+// buildO2 compiles a C workload as distributions build code: -O2, which on
+// x86-64 also omits frame pointers.
+func buildO2(t *testing.T, name, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	c, bin := filepath.Join(dir, name+".c"), filepath.Join(dir, name)
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, c).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
 func indexOf(list []string, s string) int {
 	for i, v := range list {
 		if v == s {
@@ -103,15 +110,7 @@ int main(void) { for (;;) vd_outer(); }
 // from process memory once and walks out of it like any library.
 func TestProfileWalksOutOfTheVDSO(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "vd.c"), filepath.Join(dir, "vd")
-	if err := os.WriteFile(src, []byte(vdsoC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	cmd := startWorkload(t, bin)
+	cmd := startWorkload(t, buildO2(t, "vd", vdsoC))
 	p, summary := profileCmd(t, "-d", "3s", "-F", "299", "--pid", strconv.Itoa(cmd.Process.Pid))
 	var inVDSO, whole int64
 	for _, s := range p.Sample {
@@ -156,15 +155,7 @@ int main(void) { for (;;) deep_rec(200); }
 // says why it ends there.
 func TestProfileMarksStacksPastTheDepthLimit(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "deep.c"), filepath.Join(dir, "deep")
-	if err := os.WriteFile(src, []byte(deepC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	cmd := startWorkload(t, bin)
+	cmd := startWorkload(t, buildO2(t, "deep", deepC))
 	p, summary := profileCmd(t, "-d", "2s", "-F", "199", "--pid", strconv.Itoa(cmd.Process.Pid))
 	var leaf, marked int64
 	for _, s := range p.Sample {

@@ -3,7 +3,6 @@ package backendtest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -64,24 +63,7 @@ func (v *VictoriaMetrics) Query(ctx context.Context, promql string) ([]Sample, e
 	if err != nil {
 		return nil, err
 	}
-	var resp struct {
-		Status string
-		Data   struct {
-			Result []struct {
-				Metric map[string]string
-				Value  [2]any
-			}
-		}
-	}
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, fmt.Errorf("query %q: %w", promql, err)
-	}
-	out := make([]Sample, 0, len(resp.Data.Result))
-	for _, r := range resp.Data.Result {
-		s, _ := r.Value[1].(string)
-		out = append(out, Sample{Metric: r.Metric, Value: s})
-	}
-	return out, nil
+	return parseVector(b, promql)
 }
 
 // QueryEventually flushes and queries until the result is non-empty or
