@@ -13,7 +13,8 @@ import (
 // and go (shell, Python, Perl, a C and a Go program, each busy for about
 // 300 ms so that it is sampled and its binary symbolized), and reports the
 // agent's RSS at the end and at its peak. The figure is after 10
-// minutes; VIGIL_MEMORY_BENCH_DURATION (a Go duration) shortens it.
+// minutes; VIGIL_MEMORY_BENCH_DURATION (a Go duration) shortens it, and
+// VIGIL_MEMORY_BENCH_CONFIG adds configuration to compare settings.
 //
 //	sudo go test -run '^$' -bench AgentMemory ./cmd/vigil
 func BenchmarkAgentMemory(b *testing.B) {
@@ -28,7 +29,9 @@ func BenchmarkAgentMemory(b *testing.B) {
 	bin := buildVigil(b)
 	workloads := shortLivedCommands(b)
 	for i := 0; i < b.N; i++ {
-		cfg := writeConfig(b, "web:\n  listen: 127.0.0.1:0\n")
+		// VIGIL_MEMORY_BENCH_CONFIG adds YAML, to compare settings
+		// (e.g. "profiler:\n  unwind: frame-pointer\n").
+		cfg := writeConfig(b, "web:\n  listen: 127.0.0.1:0\n"+os.Getenv("VIGIL_MEMORY_BENCH_CONFIG"))
 		cmd := exec.Command(bin, "run", "--config", cfg)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
