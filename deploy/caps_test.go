@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -64,6 +65,18 @@ func requireRootAndSetpriv(t *testing.T) {
 	}
 }
 
+// busyInKernel keeps a process making system calls for the rest of the
+// test, so the profile has kernel frames to name even on an idle machine.
+func busyInKernel(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("dd", "if=/dev/zero", "of=/dev/null", "bs=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting a system-call workload: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
 // unnamedKernelFrame is a kernel frame vigil could not name.
 var unnamedKernelFrame = regexp.MustCompile(`\[kernel\.kallsyms\]\+0x`)
 
@@ -80,6 +93,7 @@ func TestRequiredCapsSuffice(t *testing.T) {
 			t.Errorf("hook %s did not attach with %v:\n%s", hook, requiredCaps, out)
 		}
 	}
+	busyInKernel(t)
 	folded := filepath.Join(t.TempDir(), "cpu.folded")
 	if out, err := withCaps(t, requiredCaps, "profile", "-d", "2s", "-F", "99", "-format", "folded", "-o", folded); err != nil {
 		t.Fatalf("vigil profile with %v: %v\n%s", requiredCaps, err, out)
@@ -101,6 +115,7 @@ func TestSyslogCapNamesKernelFrames(t *testing.T) {
 			without = append(without, c)
 		}
 	}
+	busyInKernel(t)
 	folded := filepath.Join(t.TempDir(), "cpu.folded")
 	if out, err := withCaps(t, without, "profile", "-d", "2s", "-F", "99", "-format", "folded", "-o", folded); err != nil {
 		t.Fatalf("vigil profile with %v: %v\n%s", without, err, out)
