@@ -333,7 +333,6 @@ int walk_user(struct bpf_perf_event_data *ctx)
 		if (st->stack.len >= MAX_USER_FRAMES)
 			return finish(st, st->ip ? TRUNC_DEPTH : -1);
 	}
-	st->tail_calls++;
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
 	return finish(st, TRUNC_DEPTH);
@@ -365,7 +364,6 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	st->bp = regs.bp;
 	st->hash = 0xcbf29ce484222325ULL;
 	st->buf = buf;
-	st->tail_calls = 0;
 	st->return_addr = 0;
 	st->n_table = 0;
 	st->n_fp = 0;

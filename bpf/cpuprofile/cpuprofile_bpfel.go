@@ -76,13 +76,11 @@ type cpuprofileUnwindState struct {
 	Bp         uint64
 	Hash       uint64
 	Buf        uint32
-	TailCalls  uint32
 	ReturnAddr uint32
 	N_table    uint32
 	N_fp       uint32
 	LastMap    uint32
 	ChunkLen   uint32
-	_          [4]byte
 	ChunkBase  uint64
 	Stack      cpuprofileUstack
 	Chunk      [4112]uint8

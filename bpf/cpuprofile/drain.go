@@ -121,33 +121,35 @@ func (p *Profiler) Drain() (*Batch, error) {
 		counts, stacks, ustacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB
 	}
 	b := &Batch{}
-	err := p.readCounts(counts, stacks, ustacks, b)
-	err = errors.Join(err, clearStacks(stacks))
+	var users map[uint64]userStack
+	var err error
 	if p.tables {
-		err = errors.Join(err, clearUserStacks(ustacks))
+		users, err = takeUserStacks(ustacks)
 		p.reg.sweep()
 	}
+	err = errors.Join(err, p.readCounts(counts, stacks, users, b))
+	err = errors.Join(err, clearStacks(stacks))
 	var lerr error
 	b.Lost, b.Seen, lerr = p.countersSince()
 	return b, errors.Join(err, lerr)
 }
 
 // readCounts takes every key out of counts and resolves its stacks.
-func (p *Profiler) readCounts(counts, stacks, ustacks *ebpf.Map, b *Batch) error {
+func (p *Profiler) readCounts(counts, stacks *ebpf.Map, users map[uint64]userStack, b *Batch) error {
 	var (
 		key   cpuprofileSampleKey
 		value uint64
 		keys  []cpuprofileSampleKey
 	)
 	cache := map[int32][]uint64{}
-	ucache := map[uint64]userStack{}
 	it := counts.Iterate()
 	for it.Next(&key, &value) {
 		keys = append(keys, key)
 		s := p.sample(&key, value, stacks, cache)
 		if key.Ustack == stackHashed {
-			u := lookupUserStack(ustacks, key.Uhash, ucache)
-			s.User, s.UserLost, s.UserTruncated = u.frames, u.lost, u.truncated
+			// A hash without its stack (never expected) is a lost part.
+			u, ok := users[key.Uhash]
+			s.User, s.UserLost, s.UserTruncated = u.frames, !ok, u.truncated
 		}
 		b.Samples = append(b.Samples, s)
 	}
@@ -164,13 +166,14 @@ func (p *Profiler) readCounts(counts, stacks, ustacks *ebpf.Map, b *Batch) error
 	return nil
 }
 
-func deleteEach(m *ebpf.Map, keys []cpuprofileSampleKey, batchErr error) error {
+// deleteEach deletes keys one by one where the kernel has no batch delete.
+func deleteEach[K any](m *ebpf.Map, keys []K, batchErr error) error {
 	if !errors.Is(batchErr, ebpf.ErrNotSupported) {
-		return fmt.Errorf("clearing sample counts: %w", batchErr)
+		return fmt.Errorf("clearing %s: %w", m, batchErr)
 	}
 	for i := range keys {
 		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clearing sample counts: %w", err)
+			return fmt.Errorf("clearing %s: %w", m, err)
 		}
 	}
 	return nil
@@ -214,23 +217,39 @@ const maxStackDepth = 127
 
 type userStack struct {
 	frames    []uint64
-	lost      bool
 	truncated string
 }
 
-// lookupUserStack reads a walked user stack by its hash and splits off the
-// marker frame that says why a walk stopped early.
-func lookupUserStack(m *ebpf.Map, hash uint64, cache map[uint64]userStack) userStack {
-	if u, ok := cache[hash]; ok {
-		return u
+// takeUserStacks reads every walked user stack of the idle buffer in one
+// pass and empties the map; the sample keys name them by hash.
+func takeUserStacks(m *ebpf.Map) (map[uint64]userStack, error) {
+	var (
+		key  uint64
+		keys []uint64
+		raw  cpuprofileUstack
+	)
+	out := map[uint64]userStack{}
+	it := m.Iterate()
+	for it.Next(&key, &raw) {
+		keys = append(keys, key)
+		out[key] = decodeUserStack(&raw)
 	}
-	var raw cpuprofileUstack
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("reading user stacks: %w", err)
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if _, err := m.BatchDelete(keys, nil); err != nil {
+		return out, deleteEach(m, keys, err)
+	}
+	return out, nil
+}
+
+// decodeUserStack splits off the marker frame that says why a walk stopped
+// early.
+func decodeUserStack(raw *cpuprofileUstack) userStack {
 	var u userStack
-	if err := m.Lookup(hash, &raw); err != nil {
-		u.lost = true
-		cache[hash] = u
-		return u
-	}
 	n := min(int(raw.Len), len(raw.Frames))
 	if n > 0 && raw.Frames[n-1] >= markerBase {
 		if r := int(raw.Frames[n-1]-markerBase) - 1; r >= 0 && r < len(TruncationReasons) {
@@ -242,37 +261,7 @@ func lookupUserStack(m *ebpf.Map, hash uint64, cache map[uint64]userStack) userS
 	}
 	n = min(n, maxStackDepth) // only a marker sits past the deepest frame
 	u.frames = append([]uint64(nil), raw.Frames[:n]...)
-	cache[hash] = u
 	return u
-}
-
-// clearUserStacks empties a walked-stack map, in one batch where the
-// kernel can.
-func clearUserStacks(m *ebpf.Map) error {
-	var (
-		key  uint64
-		keys []uint64
-		raw  cpuprofileUstack
-	)
-	it := m.Iterate()
-	for it.Next(&key, &raw) {
-		keys = append(keys, key)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("listing user stacks: %w", err)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if _, err := m.BatchDelete(keys, nil); err == nil {
-		return nil
-	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clearing user stacks: %w", err)
-		}
-	}
-	return nil
 }
 
 // unwindCounters reads the table unwinder's cumulative kernel counters.

@@ -123,7 +123,6 @@ struct unwind_state {
 	__u64 ip, sp, bp;
 	__u64 hash;
 	__u32 buf;        // which buffer the sample belongs to
-	__u32 tail_calls;
 	__u32 return_addr; // ip is a return address: look up ip-1
 	__u32 n_table;     // frames walked with a table rule
 	__u32 n_fp;        // frames walked with the frame pointer
