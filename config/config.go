@@ -26,6 +26,9 @@ type Profiler struct {
 	Unwind string `yaml:"unwind"`
 	// UnwindTableBytes bounds the BPF memory of the unwind tables.
 	UnwindTableBytes ByteSize `yaml:"unwind_table_bytes"`
+	// Python names the Python functions of CPython 3.9-3.13 processes
+	// (with unwind: auto).
+	Python bool `yaml:"python"`
 }
 
 // User stack walking modes of profiler.unwind.

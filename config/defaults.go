@@ -24,6 +24,7 @@ func Default() Config {
 			// A typical host's libraries take a few MiB of tables; libLLVM
 			// alone about 4.
 			UnwindTableBytes: 16 * MiB,
+			Python:           true,
 		},
 		Latency: Latency{
 			Enabled:        true,

@@ -61,7 +61,7 @@ func TestSetErrors(t *testing.T) {
 		{"profiler.interval", "15", `profiler.interval: must be a duration such as 15s or 1m30s (got "15")`},
 		{"profiler.pids", "1,x", `profiler.pids[1]: must be an integer (got "x")`},
 		{"profiler.frequncy", "1", "unknown key profiler.frequncy (did you mean frequency?)"},
-		{"profiler", "1", "profiler: is a section: set one of its keys (enabled, frequency, interval, include_idle, pids, group_by, unwind, unwind_table_bytes)"},
+		{"profiler", "1", "profiler: is a section: set one of its keys (enabled, frequency, interval, include_idle, pids, group_by, unwind, unwind_table_bytes, python)"},
 		{"profiler.frequency.x", "1", "profiler.frequency.x: unknown key: profiler.frequency is a value, not a section"},
 		{"sinks.otlp.headers", "novalue", `sinks.otlp.headers: want name=value pairs separated by commas (got "novalue")`},
 		{"sinks.directory.max_bytes", "1.5GiB", `sinks.directory.max_bytes: "1.5GiB": must be a whole number of bytes`},

@@ -42,6 +42,8 @@ type Builder struct {
 	unmapped   map[uint32][]uint64
 	kernelLocs map[uint64]*profile.Location
 	unnamed    map[*profile.Mapping]bool // mappings with at least one unnamed location
+	py         *PythonNamer              // nil: Python frames are not named
+	pyLocs     map[pyLocKey]*profile.Location
 
 	stats Stats
 }
@@ -53,6 +55,10 @@ type Stats struct {
 	Processes    int
 	Frames       uint64 // distinct locations
 	UnnamedFrame uint64 // distinct locations that got no function name
+	// PythonUnreadable counts distinct Python frames named
+	// "[python frame unreadable]"; PythonLost samples whose Python stack
+	// could not be stored.
+	PythonUnreadable, PythonLost uint64
 }
 
 type mappingKey struct {
@@ -88,6 +94,7 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
 		unmapped: map[uint32][]uint64{},
 		unnamed:  map[*profile.Mapping]bool{},
+		pyLocs:   map[pyLocKey]*profile.Location{},
 		stats:    Stats{Lost: map[string]uint64{}},
 	}
 	b.prof = &profile.Profile{
@@ -102,6 +109,9 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 	}
 	return b
 }
+
+// SetPython has the builder name the Python frames of samples with n.
+func (b *Builder) SetPython(n *PythonNamer) { b.py = n }
 
 // ForgetProcess drops the cached locations of pid, for when it execs and
 // the same addresses start meaning something else.

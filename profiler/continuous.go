@@ -67,6 +67,7 @@ type Continuous struct {
 	start  time.Time
 	stats  ContinuousStats
 	ann    announcements
+	py     *PythonNamer // nil when the sampler walks no Python frames
 }
 
 type groupState struct {
@@ -108,9 +109,18 @@ func (c *Continuous) Run(ctx context.Context, emit func([]Group)) error {
 	defer drain.Stop()
 	flush := time.NewTicker(c.opts.Interval)
 	defer flush.Stop()
+	var warm *time.Ticker
+	if c.py, warm = startPython(c.sampler); c.py != nil {
+		defer warm.Stop()
+		defer c.py.Close()
+	}
 	var errs []error
 	for {
 		select {
+		case <-ticks(warm):
+			if err := c.py.Warm(); err != nil {
+				slog.Debug("reading Python stacks failed", "component", "profiler", "err", err)
+			}
 		case <-ctx.Done():
 			errs = append(errs, c.sampler.Stop(), c.drainOnce())
 			emit(c.flush(time.Now()))
@@ -148,6 +158,12 @@ func (c *Continuous) drainOnce() error {
 		for _, g := range c.groups {
 			g.b.ForgetProcess(pid)
 		}
+		if c.py != nil {
+			c.py.Forget(pid)
+		}
+	}
+	if c.py != nil {
+		defer c.py.Tidy()
 	}
 	for r, n := range batch.Lost {
 		c.stats.Lost[r] += n
@@ -156,6 +172,7 @@ func (c *Continuous) drainOnce() error {
 		g := c.groups[key.name]
 		if g == nil {
 			g = &groupState{b: NewBuilder(c.symbols, c.opts.Frequency, c.start), info: key.info, pids: map[uint32]bool{}}
+			g.b.SetPython(c.py)
 			c.groups[key.name] = g
 		}
 		for i := range samples {

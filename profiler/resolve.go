@@ -166,8 +166,16 @@ func (b *Builder) addSample(s *cpuprofile.Sample) {
 	if s.KernelLost {
 		stack = append(stack, b.synthetic("[kernel stack lost]"))
 	}
-	for j := range s.User {
-		stack = appendLoc(stack, b.userLocs[s.PID][callSite(s.User, j)])
+	if b.py != nil && len(s.Python) > 0 {
+		stack = b.userWithPython(stack, s)
+	} else {
+		for j := range s.User {
+			stack = appendLoc(stack, b.userLocs[s.PID][callSite(s.User, j)])
+		}
+	}
+	if s.PythonLost {
+		b.stats.PythonLost += s.Count
+		stack = append(stack, b.synthetic("[python stack lost]"))
 	}
 	if s.UserLost {
 		stack = append(stack, b.synthetic("[user stack lost]"))

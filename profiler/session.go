@@ -41,6 +41,38 @@ type Session struct {
 	mu      sync.Mutex // guards builder between drains and Stats
 	builder *Builder
 	ann     announcements
+	py      *PythonNamer // nil when the sampler walks no Python frames
+}
+
+// pyWarmInterval is how often Python stacks are named before their drain,
+// so a process that lives a fraction of a second is read while it lives.
+const pyWarmInterval = 100 * time.Millisecond
+
+// startPython makes a namer when sampler can show Python stacks, and
+// returns the ticks to warm it on (nil when there is none).
+func startPython(sampler Sampler) (*PythonNamer, *time.Ticker) {
+	src, ok := sampler.(PythonSource)
+	if !ok {
+		return nil, nil
+	}
+	return NewPythonNamer(src, ""), time.NewTicker(pyWarmInterval)
+}
+
+// ticks is t's channel, or nil (never ready) without a ticker.
+func ticks(t *time.Ticker) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+// PythonUnreadable returns the Python frames that could not be named so
+// far, by reason.
+func (s *Session) PythonUnreadable() map[string]uint64 {
+	if s.py == nil {
+		return nil
+	}
+	return s.py.Unreadable()
 }
 
 // Run samples until ctx is done (or duration passes) and returns the profile.
@@ -49,6 +81,12 @@ func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Pro
 	s.builder = NewBuilder(s.Symbols, s.Frequency, start)
 	s.ann = announcements{prep: s.Symbols}
 	s.ann.watch(s.Sampler)
+	var warm *time.Ticker
+	if s.py, warm = startPython(s.Sampler); s.py != nil {
+		s.builder.SetPython(s.py)
+		defer warm.Stop()
+		defer s.py.Close()
+	}
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	tick := time.NewTicker(s.Interval)
@@ -62,6 +100,11 @@ func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Pro
 				errs = append(errs, err)
 			}
 		case <-tick.C:
+		case <-ticks(warm):
+			if err := s.py.Warm(); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
 		if err := s.drainOnce(); err != nil {
 			errs = append(errs, err)
@@ -90,7 +133,13 @@ func (s *Session) drainOnce() error {
 	defer s.mu.Unlock()
 	for _, pid := range s.ann.takeExecs() {
 		s.builder.ForgetProcess(pid)
+		if s.py != nil {
+			s.py.Forget(pid)
+		}
 	}
 	s.builder.Add(batch)
+	if s.py != nil {
+		s.py.Tidy()
+	}
 	return err
 }

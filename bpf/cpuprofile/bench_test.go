@@ -99,6 +99,7 @@ type kernelCost struct {
 	samples     float64 // ticks that hit the workload and were recorded
 	frames      float64 // user frames recorded per sample
 	tableFrames float64 // frames walked with a table rule (UnwindStats)
+	pyFrames    float64 // Python frames recorded per sample
 	// The same tool's run time and runs over idleWindow just before, the
 	// workload stopped: every run is one the pid filter rejects.
 	idleNs, idleRuns float64
@@ -248,7 +249,7 @@ func vigilRunCost(before, after []attach.RunStat) kernelCost {
 		switch s.Program {
 		case "profile_cpu":
 			c.runs, c.runtimeNs = c.runs+runs, c.runtimeNs+ns
-		case "walk_user":
+		case "walk_user", "walk_python":
 			c.tailRuns, c.runtimeNs = c.tailRuns+runs, c.runtimeNs+ns
 		}
 	}

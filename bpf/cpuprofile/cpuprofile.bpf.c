@@ -55,13 +55,22 @@ enum counter {
 	UNW_SIGNAL_FRAMES,         // signal frames unwound through
 	UNW_TAIL_CALL_FAILED,
 	UNW_TRUNC_BASE,            // + enum truncation - 1
-	COUNTERS = UNW_TRUNC_BASE + 6,
+	/* Python frames: frames recorded, samples of Python processes whose
+	 * thread had no thread state (not a Python thread), Python stacks that
+	 * could not be stored, and failed tail calls into walk_python. */
+	PY_FRAMES = UNW_TRUNC_BASE + 6,
+	PY_NO_THREAD_STATE,
+	PY_STACK_LOST,
+	PY_TAIL_CALL_FAILED,
+	COUNTERS,
 };
 
 // Stack id values in a sample_key that are not ids.
 #define STACK_NONE -1 // the sample had no such part (user mode, kernel thread)
 #define STACK_LOST -2 // it had one but it could not be stored (counted above)
 #define STACK_HASHED -3 // the user stack is in ustacks_a/b under uhash
+#define PYHASH_NONE 0  // no Python stack: not a CPython process, or no frames
+#define PYHASH_LOST 1  // it had one but it could not be stored (counted)
 
 struct sample_key {
 	__u32 pid;   // thread group id: the process
@@ -69,6 +78,7 @@ struct sample_key {
 	__s32 kstack; // stack id, STACK_NONE or STACK_LOST
 	__s32 ustack; // stack id, STACK_NONE, STACK_LOST or STACK_HASHED
 	__u64 uhash;  // with STACK_HASHED: the key of the user stack
+	__u64 pyhash; // the key of the Python stack in pystacks_a/b, or PYHASH_*
 	char comm[TASK_COMM_LEN];
 };
 
@@ -133,6 +143,8 @@ const volatile bool filter_pids = false;
 const volatile bool include_idle = false;
 // Walk user stacks with the unwind tables (else the kernel's frame-pointer walk).
 const volatile bool unwind_tables = false;
+// Walk the Python frames of CPython processes (needs unwind_tables).
+const volatile bool python_frames = false;
 // The kernel has bpf_task_pt_regs (5.15).
 const volatile bool have_task_pt_regs = false;
 
@@ -233,6 +245,7 @@ static __always_inline int record(void *ctx, void *stacks, void *counts,
 }
 
 #include "unwind.bpf.h"
+#include "python.bpf.h"
 
 // user_regs returns the registers the user code had when the sample hit:
 // the sample's own when it interrupted user mode, else those the kernel
@@ -263,7 +276,7 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct use
 
 // finish stores the walked user stack and counts the sample; reason is
 // 0, -1 (complete) or why the walk stopped early.
-static __always_inline int finish(struct unwind_state *st, int reason)
+static __always_inline int finish(void *ctx, struct unwind_state *st, int reason)
 {
 	if (reason > 0) {
 		// The marker has a slot of its own past MAX_USER_FRAMES, so a
@@ -289,7 +302,6 @@ static __always_inline int finish(struct unwind_state *st, int reason)
 			*n += st->n_fp;
 	}
 	void *ustacks = st->buf ? (void *)&ustacks_b : (void *)&ustacks_a;
-	void *counts = st->buf ? (void *)&counts_b : (void *)&counts_a;
 	if (st->stack.len == 0) {
 		st->key.ustack = STACK_NONE;
 	} else {
@@ -304,7 +316,80 @@ static __always_inline int finish(struct unwind_state *st, int reason)
 			st->key.ustack = STACK_LOST;
 		}
 	}
-	return count_sample(counts, &st->key);
+	if (python_frames && bpf_map_lookup_elem(&py_procs, &st->key.pid)) {
+		__u32 zero = 0;
+		struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &zero);
+		if (ps) {
+			ps->started = 0;
+			ps->frame = 0;
+			ps->chunk_len = 0;
+			ps->chunk_base = 0;
+			ps->stack.len = 0;
+			ps->stack.pid = st->key.pid;
+			ps->hash = (0xcbf29ce484222325ULL ^ st->key.pid) * 0x100000001b3ULL;
+			bpf_tail_call(ctx, &unwind_progs, 1);
+			count_lost(PY_TAIL_CALL_FAILED);
+		}
+	}
+	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
+}
+
+// finish_python stores the walked Python stack and counts the sample.
+static __always_inline int finish_python(struct unwind_state *st, struct py_state *ps)
+{
+	if (ps->stack.len > 0) {
+		void *pystacks = st->buf ? (void *)&pystacks_b : (void *)&pystacks_a;
+		__u64 h = ps->hash | 2; // never PYHASH_NONE or PYHASH_LOST
+		long err = bpf_map_update_elem(pystacks, &h, &ps->stack, BPF_NOEXIST);
+		if (err == 0 || err == -EEXIST) {
+			st->key.pyhash = h;
+		} else {
+			st->key.pyhash = PYHASH_LOST;
+			count_lost(PY_STACK_LOST);
+		}
+	}
+	__u32 slot = PY_FRAMES;
+	__u64 *n = bpf_map_lookup_elem(&counters, &slot);
+	if (n)
+		*n += ps->stack.len;
+	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
+}
+
+// walk_python follows up to PY_FRAMES_PER_CALL Python frames, then
+// tail-calls itself; finish hands it the sample after the native walk.
+SEC("perf_event")
+int walk_python(struct bpf_perf_event_data *ctx)
+{
+	__u32 zero = 0;
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!st || !ps)
+		return 0;
+	struct py_proc *pp = bpf_map_lookup_elem(&py_procs, &st->key.pid);
+	if (!pp)
+		return finish_python(st, ps);
+	if (!ps->started) {
+		ps->started = 1;
+		__u64 tstate = find_tstate(pp, st->key.tid);
+		if (!tstate) {
+			count_lost(PY_NO_THREAD_STATE);
+			return finish_python(st, ps);
+		}
+		ps->frame = first_frame(pp, tstate);
+	}
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < PY_FRAMES_PER_CALL; i++) {
+		if (py_step(pp, ps))
+			return finish_python(st, ps);
+		if (ps->stack.len >= MAX_PY_FRAMES - 1) {
+			if (ps->frame)
+				push_py(ps, PY_MARK_DEPTH, PY_UNKNOWN_OFFSET, 0);
+			return finish_python(st, ps);
+		}
+	}
+	bpf_tail_call(ctx, &unwind_progs, 1);
+	count_lost(PY_TAIL_CALL_FAILED);
+	return finish_python(st, ps);
 }
 
 // walk_user unwinds up to FRAMES_PER_CALL frames, then tail-calls itself.
@@ -322,20 +407,20 @@ int walk_user(struct bpf_perf_event_data *ctx)
 		// process again in case its announcement was lost.
 		bpf_map_delete_elem(&seen, &st->key.pid);
 		push_frame(st, st->ip);
-		return finish(st, TRUNC_PROCESS_NOT_LOADED);
+		return finish(ctx, st, TRUNC_PROCESS_NOT_LOADED);
 	}
 	int r = 0;
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < FRAMES_PER_CALL; i++) {
 		r = unwind_step(st, p);
 		if (r != 0)
-			return finish(st, r);
+			return finish(ctx, st, r);
 		if (st->stack.len >= MAX_USER_FRAMES)
-			return finish(st, st->ip ? TRUNC_DEPTH : -1);
+			return finish(ctx, st, st->ip ? TRUNC_DEPTH : -1);
 	}
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
-	return finish(st, TRUNC_DEPTH);
+	return finish(ctx, st, TRUNC_DEPTH);
 }
 
 // record_walked takes the kernel stack as before and hands the user stack to
@@ -374,7 +459,7 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
 	push_frame(st, st->ip);
-	return finish(st, TRUNC_DEPTH);
+	return finish(ctx, st, TRUNC_DEPTH);
 }
 
 SEC("perf_event")
@@ -422,6 +507,7 @@ int process_exec(struct exec_args *ctx)
 	// The old image's mappings must not unwind the new one: until user
 	// space registers the new mappings, walks stop at the leaf, counted.
 	bpf_map_delete_elem(&procs, &pid);
+	bpf_map_delete_elem(&py_procs, &pid);
 	return 0;
 }
 

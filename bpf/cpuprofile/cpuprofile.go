@@ -31,7 +31,9 @@ type Options struct {
 	// UnwindTableBytes bounds the BPF memory of the unwind tables
 	// (DefaultUnwindTableBytes when zero).
 	UnwindTableBytes int64
-	ProcRoot         string // where /proc is; "/proc" when empty
+	// NoPython turns off walking CPython's frames (on with table unwinding).
+	NoPython bool
+	ProcRoot string // where /proc is; "/proc" when empty
 }
 
 // Profiler owns the loaded program, its maps and one perf event per CPU.
@@ -45,6 +47,7 @@ type Profiler struct {
 	ncpu   int
 
 	unwindReport attach.Report
+	pythonReport attach.Report
 	tables       bool       // user stacks walked with tables
 	reg          *registry  // nil with frame pointers
 	announce     chan Event // process announcements for WatchProcesses
@@ -52,8 +55,9 @@ type Profiler struct {
 	readErr      error
 	readerDone   chan struct{}
 
-	mu           sync.Mutex // serialises Drain
+	mu           sync.Mutex // serialises Drain and PeekPython
 	active       uint32
+	peeked       map[uint64]bool // Python stacks PeekPython showed since the last drain
 	lastCounters [counters]uint64
 	closed       sync.Once
 }
@@ -92,14 +96,42 @@ func Open(opts Options) (*Profiler, error) {
 	return p, nil
 }
 
+// load loads the program, with or without table unwinding; with tables it
+// tries the Python walker first, then goes on without it.
 func (p *Profiler) load(ncpu int, tables bool) error {
+	if !tables {
+		p.pythonReport = attach.Report{Hook: PythonHook, Chosen: StrategyPythonOff, Attempts: []attach.Attempt{
+			{Strategy: StrategyPythonFrames, Err: errors.New("needs the table unwinder (unwind: auto)")},
+			{Strategy: StrategyPythonOff}}}
+		return p.loadSpec(ncpu, false, false)
+	}
+	skip := map[string]bool{}
+	for k, v := range p.opts.Skip {
+		skip[k] = v
+	}
+	if p.opts.NoPython {
+		skip[StrategyPythonFrames] = true
+	}
+	r, err := attach.First(PythonHook, []attach.Strategy{
+		{Name: StrategyPythonFrames, Try: func() error { return p.loadSpec(ncpu, true, true) }},
+		{Name: StrategyPythonOff, Try: func() error { return p.loadSpec(ncpu, true, false) }},
+	}, skip)
+	p.pythonReport = r
+	return err
+}
+
+func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 	spec, err := loadCpuprofile()
 	if err != nil {
 		return fmt.Errorf("loading cpuprofile spec: %w", err)
 	}
 	stacks, counts := mapSizes(p.opts.Frequency, ncpu, p.opts.DrainInterval)
 	p.sizeUnwindMaps(spec, tables, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
+	p.sizePythonMaps(spec, py, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
 	if err := spec.Variables["unwind_tables"].Set(tables); err != nil {
+		return err
+	}
+	if err := spec.Variables["python_frames"].Set(py); err != nil {
 		return err
 	}
 	if err := spec.Variables["have_task_pt_regs"].Set(tables && haveTaskPtRegs()); err != nil {
@@ -120,7 +152,7 @@ func (p *Profiler) load(ncpu int, tables bool) error {
 	if err := spec.Variables["include_idle"].Set(p.opts.IncludeIdle); err != nil {
 		return err
 	}
-	if err := p.loadObjects(spec, tables); err != nil {
+	if err := p.loadObjects(spec, tables, py); err != nil {
 		return fmt.Errorf("loading cpuprofile: %w", err)
 	}
 	for _, pid := range p.opts.PIDs {
@@ -130,7 +162,7 @@ func (p *Profiler) load(ncpu int, tables bool) error {
 		}
 	}
 	if tables {
-		if err := p.startTables(); err != nil {
+		if err := p.startTables(py); err != nil {
 			p.objs.Close()
 			return err
 		}
@@ -142,9 +174,24 @@ func (p *Profiler) load(ncpu int, tables bool) error {
 // loadObjects loads the maps and programs; with frame pointers the table
 // walker is not loaded at all, so a kernel whose verifier refuses it still
 // profiles.
-func (p *Profiler) loadObjects(spec *ebpf.CollectionSpec, tables bool) error {
-	if tables {
+func (p *Profiler) loadObjects(spec *ebpf.CollectionSpec, tables, py bool) error {
+	if tables && py {
 		return spec.LoadAndAssign(&p.objs, nil)
+	}
+	if tables {
+		var objs struct {
+			cpuprofileMaps
+			cpuprofileVariables
+			ProcessExec *ebpf.Program `ebpf:"process_exec"`
+			ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
+			WalkUser    *ebpf.Program `ebpf:"walk_user"`
+		}
+		if err := spec.LoadAndAssign(&objs, nil); err != nil {
+			return err
+		}
+		p.objs = cpuprofileObjects{cpuprofileMaps: objs.cpuprofileMaps, cpuprofileVariables: objs.cpuprofileVariables,
+			cpuprofilePrograms: cpuprofilePrograms{ProcessExec: objs.ProcessExec, ProfileCpu: objs.ProfileCpu, WalkUser: objs.WalkUser}}
+		return nil
 	}
 	var objs struct {
 		cpuprofileMaps

@@ -50,6 +50,61 @@ type cpuprofileProc struct {
 	M         [256]cpuprofileMapping
 }
 
+type cpuprofilePyProc struct {
+	_                  structs.HostLayout
+	InterpHead         uint64
+	Kind               uint16
+	InterpThreadsHead  uint16
+	TstateNext         uint16
+	TstateThreadId     uint16
+	TstateFrame        uint16
+	CframeCurrentFrame uint16
+	FramePrevious      uint16
+	FrameCode          uint16
+	FrameInstr         uint16
+	FrameOwner         uint16
+	CodeAdaptive       uint16
+	CodeName           uint16
+	CodeFilename       uint16
+	CodeFirstlineno    uint16
+	CodeLinetable      uint16
+	OwnedByCstack      uint8
+	Pad                uint8
+	FrameSize          uint16
+	CodeSize           uint16
+	Pad2               uint32
+}
+
+type cpuprofilePyState struct {
+	_         structs.HostLayout
+	Frame     uint64
+	Hash      uint64
+	Started   uint32
+	ChunkLen  uint32
+	ChunkBase uint64
+	Stack     cpuprofilePystack
+	Buf       [264]uint8
+	Chunk     [8200]uint8
+}
+
+type cpuprofilePyThread struct {
+	_         structs.HostLayout
+	Tstate    uint64
+	CheckedNs uint64
+}
+
+type cpuprofilePystack struct {
+	_      structs.HostLayout
+	Len    uint32
+	Pid    uint32
+	Frames [96]struct {
+		_      structs.HostLayout
+		Code   uint64
+		Offset uint32
+		Check  uint32
+	}
+}
+
 type cpuprofileRule struct {
 	_       structs.HostLayout
 	CfaKind uint8
@@ -65,6 +120,7 @@ type cpuprofileSampleKey struct {
 	Kstack int32
 	Ustack int32
 	Uhash  uint64
+	Pyhash uint64
 	Comm   [16]int8
 }
 
@@ -102,6 +158,11 @@ const (
 	cpuprofileMapEvents         = "events"
 	cpuprofileMapPidFilter      = "pid_filter"
 	cpuprofileMapProcs          = "procs"
+	cpuprofileMapPyProcs        = "py_procs"
+	cpuprofileMapPyScratch      = "py_scratch"
+	cpuprofileMapPyThreads      = "py_threads"
+	cpuprofileMapPystacksA      = "pystacks_a"
+	cpuprofileMapPystacksB      = "pystacks_b"
 	cpuprofileMapSeen           = "seen"
 	cpuprofileMapStacksA        = "stacks_a"
 	cpuprofileMapStacksB        = "stacks_b"
@@ -115,11 +176,13 @@ const (
 	cpuprofileMapUstacksB       = "ustacks_b"
 	cpuprofileProgProcessExec   = "process_exec"
 	cpuprofileProgProfileCpu    = "profile_cpu"
+	cpuprofileProgWalkPython    = "walk_python"
 	cpuprofileProgWalkUser      = "walk_user"
 	cpuprofileVarActiveBuf      = "active_buf"
 	cpuprofileVarFilterPids     = "filter_pids"
 	cpuprofileVarHaveTaskPtRegs = "have_task_pt_regs"
 	cpuprofileVarIncludeIdle    = "include_idle"
+	cpuprofileVarPythonFrames   = "python_frames"
 	cpuprofileVarUnusedEvent    = "unused_event"
 	cpuprofileVarUnwindTables   = "unwind_tables"
 )
@@ -168,6 +231,7 @@ type cpuprofileSpecs struct {
 type cpuprofileProgramSpecs struct {
 	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProfileCpu  *ebpf.ProgramSpec `ebpf:"profile_cpu"`
+	WalkPython  *ebpf.ProgramSpec `ebpf:"walk_python"`
 	WalkUser    *ebpf.ProgramSpec `ebpf:"walk_user"`
 }
 
@@ -181,6 +245,11 @@ type cpuprofileMapSpecs struct {
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
+	PyScratch     *ebpf.MapSpec `ebpf:"py_scratch"`
+	PyThreads     *ebpf.MapSpec `ebpf:"py_threads"`
+	PystacksA     *ebpf.MapSpec `ebpf:"pystacks_a"`
+	PystacksB     *ebpf.MapSpec `ebpf:"pystacks_b"`
 	Seen          *ebpf.MapSpec `ebpf:"seen"`
 	StacksA       *ebpf.MapSpec `ebpf:"stacks_a"`
 	StacksB       *ebpf.MapSpec `ebpf:"stacks_b"`
@@ -202,6 +271,7 @@ type cpuprofileVariableSpecs struct {
 	FilterPids     *ebpf.VariableSpec `ebpf:"filter_pids"`
 	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
+	PythonFrames   *ebpf.VariableSpec `ebpf:"python_frames"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnwindTables   *ebpf.VariableSpec `ebpf:"unwind_tables"`
 }
@@ -232,6 +302,11 @@ type cpuprofileMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
 	Procs         *ebpf.Map `ebpf:"procs"`
+	PyProcs       *ebpf.Map `ebpf:"py_procs"`
+	PyScratch     *ebpf.Map `ebpf:"py_scratch"`
+	PyThreads     *ebpf.Map `ebpf:"py_threads"`
+	PystacksA     *ebpf.Map `ebpf:"pystacks_a"`
+	PystacksB     *ebpf.Map `ebpf:"pystacks_b"`
 	Seen          *ebpf.Map `ebpf:"seen"`
 	StacksA       *ebpf.Map `ebpf:"stacks_a"`
 	StacksB       *ebpf.Map `ebpf:"stacks_b"`
@@ -253,6 +328,11 @@ func (m *cpuprofileMaps) Close() error {
 		m.Events,
 		m.PidFilter,
 		m.Procs,
+		m.PyProcs,
+		m.PyScratch,
+		m.PyThreads,
+		m.PystacksA,
+		m.PystacksB,
 		m.Seen,
 		m.StacksA,
 		m.StacksB,
@@ -275,6 +355,7 @@ type cpuprofileVariables struct {
 	FilterPids     *ebpf.Variable `ebpf:"filter_pids"`
 	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
+	PythonFrames   *ebpf.Variable `ebpf:"python_frames"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	UnwindTables   *ebpf.Variable `ebpf:"unwind_tables"`
 }
@@ -285,6 +366,7 @@ type cpuprofileVariables struct {
 type cpuprofilePrograms struct {
 	ProcessExec *ebpf.Program `ebpf:"process_exec"`
 	ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
+	WalkPython  *ebpf.Program `ebpf:"walk_python"`
 	WalkUser    *ebpf.Program `ebpf:"walk_user"`
 }
 
@@ -292,6 +374,7 @@ func (p *cpuprofilePrograms) Close() error {
 	return _CpuprofileClose(
 		p.ProcessExec,
 		p.ProfileCpu,
+		p.WalkPython,
 		p.WalkUser,
 	)
 }

@@ -26,7 +26,15 @@ const (
 	counterSignalFrames
 	counterTailCallFailed
 	counterTruncBase
-	counters = counterTruncBase + len(TruncationReasons)
+)
+
+// The Python walker's counters follow the truncation reasons.
+const (
+	counterPyFrames = counterTruncBase + len(TruncationReasons) + iota
+	counterPyNoThreadState
+	counterPyStackLost
+	counterPyTailCallFailed
+	counters
 )
 
 // TruncationReasons name why a table walk stopped before the outermost
@@ -52,6 +60,11 @@ const (
 	stackLost   = -2 // it had one but it could not be stored
 	stackHashed = -3 // the user stack is in ustacks_a/b under the key's hash
 )
+
+// pyhashNone is PYHASH_NONE: a sample key without a Python stack. Any
+// other value names one in pystacks_a/b, or is PYHASH_LOST, which names
+// none and so reads as lost.
+const pyhashNone = 0
 
 // LostReasons names each lost_reason slot; these are the reason labels of
 // the lost-sample counter and of the profile's synthetic frames.
@@ -79,7 +92,11 @@ type Sample struct {
 	// UserTruncated says why the user stack ends before its outermost
 	// frame ("" when it doesn't): one of TruncationReasons.
 	UserTruncated string
-	Count         uint64
+	// Python holds the sample's Python frames, leaf first, when the
+	// process runs CPython; PythonLost when they could not be stored.
+	Python     []PyFrame
+	PythonLost bool
+	Count      uint64
 }
 
 // Batch is what one drain returned.
@@ -116,18 +133,25 @@ func (p *Profiler) Drain() (*Batch, error) {
 		return nil, fmt.Errorf("switching sample buffers: %w", err)
 	}
 	time.Sleep(drainGrace)
-	counts, stacks, ustacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA
+	counts, stacks, ustacks, pystacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA, p.objs.PystacksA
 	if old == 1 {
-		counts, stacks, ustacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB
+		counts, stacks, ustacks, pystacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB, p.objs.PystacksB
 	}
+	clear(p.peeked)
 	b := &Batch{}
 	var users map[uint64]userStack
+	var pys map[uint64][]PyFrame
 	var err error
 	if p.tables {
 		users, err = takeUserStacks(ustacks)
+		if p.pythonReport.Chosen == StrategyPythonFrames {
+			var perr error
+			pys, perr = takePyStacks(pystacks)
+			err = errors.Join(err, perr)
+		}
 		p.reg.sweep()
 	}
-	err = errors.Join(err, p.readCounts(counts, stacks, users, b))
+	err = errors.Join(err, p.readCounts(counts, stacks, users, pys, b))
 	err = errors.Join(err, clearStacks(stacks))
 	var lerr error
 	b.Lost, b.Seen, lerr = p.countersSince()
@@ -135,7 +159,7 @@ func (p *Profiler) Drain() (*Batch, error) {
 }
 
 // readCounts takes every key out of counts and resolves its stacks.
-func (p *Profiler) readCounts(counts, stacks *ebpf.Map, users map[uint64]userStack, b *Batch) error {
+func (p *Profiler) readCounts(counts, stacks *ebpf.Map, users map[uint64]userStack, pys map[uint64][]PyFrame, b *Batch) error {
 	var (
 		key   cpuprofileSampleKey
 		value uint64
@@ -150,6 +174,10 @@ func (p *Profiler) readCounts(counts, stacks *ebpf.Map, users map[uint64]userSta
 			// A hash without its stack (never expected) is a lost part.
 			u, ok := users[key.Uhash]
 			s.User, s.UserLost, s.UserTruncated = u.frames, !ok, u.truncated
+		}
+		if key.Pyhash != pyhashNone {
+			py, ok := pys[key.Pyhash]
+			s.Python, s.PythonLost = py, !ok
 		}
 		b.Samples = append(b.Samples, s)
 	}
@@ -267,17 +295,7 @@ func decodeUserStack(raw *cpuprofileUstack) userStack {
 // unwindCounters reads the table unwinder's cumulative kernel counters.
 func (p *Profiler) unwindCounters() (frames, truncated map[string]uint64) {
 	frames, truncated = map[string]uint64{}, map[string]uint64{}
-	sum := func(i int) uint64 {
-		var perCPU []uint64
-		if err := p.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {
-			return 0
-		}
-		var t uint64
-		for _, v := range perCPU {
-			t += v
-		}
-		return t
-	}
+	sum := p.counterSum
 	for i, name := range []string{"table", "frame_pointer", "frame_pointer_no_mapping", "frame_pointer_no_rule", "signal", "tail_call_failed"} {
 		frames[name] = sum(counterFramesTable + i)
 	}
@@ -285,6 +303,19 @@ func (p *Profiler) unwindCounters() (frames, truncated map[string]uint64) {
 		truncated[name] = sum(counterTruncBase + i)
 	}
 	return frames, truncated
+}
+
+// counterSum reads one cumulative per-CPU counter (0 when unreadable).
+func (p *Profiler) counterSum(i int) uint64 {
+	var perCPU []uint64
+	if err := p.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {
+		return 0
+	}
+	var t uint64
+	for _, v := range perCPU {
+		t += v
+	}
+	return t
 }
 
 // clearStacks empties a stack map. Stack maps have no batch operations.

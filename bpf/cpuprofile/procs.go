@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/vigil-ebpf/vigil/symbolizer"
+	"github.com/vigil-ebpf/vigil/symbolizer/python"
 )
 
 // maxMappings is MAX_MAPPINGS in unwind.bpf.h: executable mappings kept per
@@ -37,9 +38,13 @@ type registry struct {
 
 	q worker[regRequest]
 
+	// pyProcs is the py_procs map when Python frames are walked, else nil.
+	pyProcs *ebpf.Map
+
 	mu       sync.Mutex
 	files    map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
 	regs     map[uint32]*procReg
+	python   map[uint32]*pythonProc
 	failed   map[uint32]time.Time // last failed registration, to retry at most once a second
 	lastSwep time.Time
 	stats    unwindCounters
@@ -55,6 +60,7 @@ type fileRef struct {
 	keys  []string
 	loads []elf.ProgHeader
 	table *tableFile
+	py    *python.Binary // a CPython interpreter (executable or libpython), else nil
 }
 
 // procReg is what a process was registered with.
@@ -77,12 +83,15 @@ type unwindCounters struct {
 	tableSourceBytes uint64
 	buildTime        time.Duration
 	unsupported      map[string]uint64
+	pythonProcesses  uint64 // processes found to run CPython
+	pythonFailed     uint64 // interpreters found but not usable
 }
 
 func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *registry {
 	r := &registry{
 		procs: procs, seen: seen, store: store, procRoot: procRoot,
 		files: map[string]*fileRef{}, regs: map[uint32]*procReg{}, failed: map[uint32]time.Time{},
+		python: map[uint32]*pythonProc{},
 	}
 	r.stats.unsupported = map[string]uint64{}
 	r.builder = newBuilder(r)
@@ -150,6 +159,7 @@ func (r *registry) register(pid uint32, force bool) error {
 		return nil
 	}
 	var val cpuprofileProc
+	var py *pythonProc
 	reg := &procReg{sig: sig}
 	for i := range exec {
 		if int(val.N) == maxMappings {
@@ -162,6 +172,9 @@ func (r *registry) register(pid uint32, force bool) error {
 			if bias, ok := loadBias(ref.loads, m); ok {
 				entry.Bias, entry.File = bias, ref.table.id
 				reg.files = append(reg.files, ref)
+				if ref.py != nil && py == nil {
+					py = &pythonProc{bin: ref.py, bias: bias, path: m.Path}
+				}
 			}
 		}
 		val.M[val.N] = entry
@@ -181,6 +194,7 @@ func (r *registry) register(pid uint32, force bool) error {
 	if old != nil {
 		r.unrefAll(old)
 	}
+	r.registerPython(pid, py)
 	return nil
 }
 
@@ -310,6 +324,14 @@ func (r *registry) fileFor(pid uint32, m *symbolizer.Mapping) *fileRef {
 	}
 	r.mu.Unlock()
 	ref = &fileRef{keys: []string{key}, loads: loadSegments(ef)}
+	if r.pyProcs != nil {
+		py, err := inspectPython(ef, m.Path)
+		if err != nil {
+			r.count(func(c *unwindCounters) { c.pythonFailed++ })
+			slog.Debug("CPython interpreter not usable", "component", "cpuprofile", "path", m.Path, "err", err)
+		}
+		ref.py = py
+	}
 	if id != "" {
 		ref.keys = append(ref.keys, "build-id:"+id)
 	}
@@ -490,6 +512,7 @@ func (r *registry) sweep() {
 		r.mu.Unlock()
 		_ = r.procs.Delete(pid)
 		_ = r.seen.Delete(pid)
+		r.forgetPython(pid)
 		if reg != nil {
 			r.unrefAll(reg)
 		}

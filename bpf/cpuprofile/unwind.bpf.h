@@ -192,7 +192,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2); /* 0: walk_user, 1: walk_python */
 	__type(key, __u32);
 	__type(value, __u32);
 } unwind_progs SEC(".maps");

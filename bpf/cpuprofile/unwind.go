@@ -71,6 +71,28 @@ func (p *Profiler) loadWithStrategies(ncpu int) error {
 	return err
 }
 
+// sizePythonMaps sizes the Python walker's maps, or to one entry each
+// when it is off. Python stacks are sized below the native ones: a
+// sample whose Python stack finds no room keeps its native frames.
+func (p *Profiler) sizePythonMaps(spec *ebpf.CollectionSpec, py bool, perInterval float64) {
+	set := func(name string, n uint32) { spec.Maps[name].MaxEntries = n }
+	if !py {
+		for _, n := range []string{"py_procs", "py_threads", "pystacks_a", "pystacks_b"} {
+			set(n, 1)
+		}
+		return
+	}
+	set("py_procs", procsEntries)
+	set("py_threads", pyThreadsEntries)
+	ps := clampPow2(uint32(perInterval), 512, 1<<13)
+	set("pystacks_a", ps)
+	set("pystacks_b", ps)
+}
+
+// pyThreadsEntries bounds the threads whose PyThreadState is cached (an
+// LRU: a thread pushed out is looked up again).
+const pyThreadsEntries = 8192
+
 // sizeUnwindMaps sizes the table arrays from the byte budget, or to one
 // entry each when tables are off.
 func (p *Profiler) sizeUnwindMaps(spec *ebpf.CollectionSpec, tables bool, perInterval float64) {
@@ -105,9 +127,14 @@ func haveTaskPtRegs() bool {
 
 // startTables maps the table arrays, fills the tail-call slot and starts
 // the process registry.
-func (p *Profiler) startTables() error {
+func (p *Profiler) startTables(py bool) error {
 	if err := p.objs.UnwindProgs.Put(uint32(0), p.objs.WalkUser); err != nil {
 		return fmt.Errorf("installing the stack walker: %w", err)
+	}
+	if py {
+		if err := p.objs.UnwindProgs.Put(uint32(1), p.objs.WalkPython); err != nil {
+			return fmt.Errorf("installing the Python walker: %w", err)
+		}
 	}
 	store, err := newTableStore(p.objs.UnwindFiles, p.objs.UnwindPages, p.objs.UnwindRows, p.objs.UnwindRules)
 	if err != nil {
@@ -118,6 +145,9 @@ func (p *Profiler) startTables() error {
 		root = "/proc"
 	}
 	p.reg = newRegistry(p.objs.Procs, p.objs.Seen, store, root)
+	if py {
+		p.reg.pyProcs = p.objs.PyProcs
+	}
 	return nil
 }
 

@@ -16,6 +16,8 @@ const (
 	PerfEventIoctl = "perf_event_ioctl" // perf event attached with the ioctl
 	Tables         = "tables"           // user stacks walked with .eh_frame tables
 	FramePointer   = "frame_pointer"    // user stacks walked with frame pointers
+	PythonFrames   = "frame_list"       // CPython's frame list walked in BPF
+	PythonOff      = "off"              // Python left to its native frames
 )
 
 // Kind says who turns a hook on.

@@ -36,6 +36,7 @@ var all = []Hook{
 	one("profile", Profiler, "cpuprofile",
 		since(PerfEventLink, perfLink, "BPF links for perf events"), s(PerfEventIoctl)),
 	one("unwind", Profiler, "proftest", s(Tables), s(FramePointer)),
+	one("python", Profiler, "proftest", s(PythonFrames), s(PythonOff)),
 	one("selftest", Matrix, "selftest", s(Fentry), s(Kprobe), s(TPBTF), s(Tracepoint)),
 }
 

@@ -25,7 +25,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	var rows []checkRow
 	profileOK := false
 	r, unwind, err := probeProfiler()
-	rows = append(rows, rowsFor("profile", []attach.Report{r, unwind.report}, err)...)
+	rows = append(rows, rowsFor("profile", []attach.Report{r, unwind.report, unwind.python}, err)...)
 	profileOK = err == nil
 	for _, h := range latencyHooks() {
 		p, reports, err := h.open(hookOptions{})
@@ -37,6 +37,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	writeCheck(stdout, rows)
 	if err == nil {
 		writeUnwindCheck(stdout, unwind)
+		writePythonCheck(stdout, pythonCheckReport(unwind.python), findPythonProcesses("/proc"))
 	}
 	if !profileOK {
 		return fmt.Errorf("the CPU profiler cannot run on this kernel: %v", err)
@@ -51,6 +52,7 @@ type checkRow struct {
 // unwindCheck is what the table unwinder made of real processes here.
 type unwindCheck struct {
 	report attach.Report
+	python attach.Report // the Python frame walker's
 	pids   []uint32
 	stats  cpuprofile.UnwindStats
 }
@@ -61,10 +63,11 @@ type unwindCheck struct {
 func probeProfiler() (attach.Report, unwindCheck, error) {
 	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1})
 	if err != nil {
-		return attach.Report{Hook: "profile"}, unwindCheck{report: attach.Report{Hook: cpuprofile.UnwindHook}}, err
+		return attach.Report{Hook: "profile"}, unwindCheck{report: attach.Report{Hook: cpuprofile.UnwindHook},
+			python: attach.Report{Hook: cpuprofile.PythonHook}}, err
 	}
 	defer p.Close()
-	u := unwindCheck{report: p.UnwindReport()}
+	u := unwindCheck{report: p.UnwindReport(), python: p.PythonReport()}
 	if u.report.Chosen == cpuprofile.StrategyTables {
 		u.pids = []uint32{1, uint32(os.Getppid())}
 		for _, pid := range u.pids {

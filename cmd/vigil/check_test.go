@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vigil-ebpf/vigil/bpf/hooks"
@@ -78,5 +81,34 @@ func TestCheckRefusesArguments(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"check", "now"}, &stdout, &stderr); code != exitUsage {
 		t.Errorf("vigil check now: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// vigil check names the running CPython processes with their versions,
+// read from the interpreter files themselves.
+func TestCheckListsPythonProcesses(t *testing.T) {
+	requireRoot(t)
+	py := "/usr/bin/python3"
+	out, err := exec.Command(py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
+	if err != nil {
+		t.Skipf("skipped: no %s to run (apt-get install python3): %v", py, err)
+	}
+	version := strings.TrimSpace(string(out))
+	cmd := exec.Command(py, "-c", "import time; time.sleep(60)")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("vigil check exited %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	want := fmt.Sprintf("pid %d: CPython %s.", cmd.Process.Pid, version)
+	if !strings.Contains(stdout.String(), want) {
+		t.Fatalf("vigil check does not list %q:\n%s", want, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "python frames: walked") {
+		t.Errorf("vigil check does not say Python frames are walked:\n%s", stdout.String())
 	}
 }

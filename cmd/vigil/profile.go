@@ -31,6 +31,7 @@ type profileFlags struct {
 	includeIdle bool
 	interval    time.Duration
 	unwind      string
+	python      bool
 }
 
 // pidList is a repeatable --pid flag.
@@ -71,6 +72,7 @@ func parseProfileFlags(args []string, stderr io.Writer) (*profileFlags, error) {
 	fs.BoolVar(&f.includeIdle, "include-idle", false, "also sample the idle task")
 	fs.DurationVar(&f.interval, "drain-interval", 500*time.Millisecond, "how often samples are read out of the kernel")
 	fs.StringVar(&f.unwind, "unwind", cpuprofile.UnwindAuto, "how user stacks are walked: auto (each binary's unwind tables where it has them, frame pointers elsewhere) or frame-pointer")
+	fs.BoolVar(&f.python, "python", true, "name the Python functions of CPython 3.9-3.13 processes (needs --unwind auto)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -143,7 +145,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 	sampler, err := cpuprofile.Open(cpuprofile.Options{
 		Frequency: f.frequency, PIDs: f.pids, IncludeIdle: f.includeIdle, DrainInterval: f.interval,
-		Unwind: f.unwind,
+		Unwind: f.unwind, NoPython: !f.python,
 	})
 	if err != nil {
 		return nil, explainOpenError(err)
@@ -169,7 +171,39 @@ func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 	}
 	printSummary(stderr, s.Stats(), sampler.CPUs(), f)
 	printUnwindSummary(stderr, sampler)
+	printPythonSummary(stderr, sampler, s, f.python)
 	return p, nil
+}
+
+// printPythonSummary says which CPython processes were found and how many
+// of their frames were named, when there were any.
+func printPythonSummary(w io.Writer, p *cpuprofile.Profiler, s *profiler.Session, wanted bool) {
+	r := p.PythonReport()
+	st := p.PythonStats()
+	if r.Chosen != cpuprofile.StrategyPythonFrames {
+		if wanted && p.UnwindReport().Chosen == cpuprofile.StrategyTables {
+			fmt.Fprintf(w, "vigil: python: frames not walked (%s)\n", r)
+		}
+		return
+	}
+	if len(st.Versions) == 0 && st.Failed == 0 {
+		return
+	}
+	var procs []string
+	for _, v := range st.SortedVersions() {
+		procs = append(procs, fmt.Sprintf("%d on %s", st.Versions[v], v))
+	}
+	fmt.Fprintf(w, "vigil: python: processes %s, %d frames recorded", strings.Join(procs, ", "), st.Frames)
+	if u := countList(s.PythonUnreadable()); u != "" {
+		fmt.Fprintf(w, "; unreadable: %s", u)
+	}
+	if st.StacksLost > 0 {
+		fmt.Fprintf(w, "; stacks lost: %d", st.StacksLost)
+	}
+	if st.Failed > 0 {
+		fmt.Fprintf(w, "; interpreters not usable: %d", st.Failed)
+	}
+	fmt.Fprintln(w)
 }
 
 // printUnwindSummary says how user stacks were walked and, with tables,

@@ -61,6 +61,10 @@ var openers = map[string]opener{
 		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 		return unwindReporter{p}, err
 	}),
+	cpuprofile.PythonHook: single(cpuprofile.PythonHook, func(skip map[string]bool) (pythonReporter, error) {
+		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+		return pythonReporter{p}, err
+	}),
 }
 
 // hooks lists every attach point the matrix probes, in bpf/hooks' order,
@@ -82,6 +86,11 @@ func hooks() []hook {
 type unwindReporter struct{ *cpuprofile.Profiler }
 
 func (u unwindReporter) Report() attach.Report { return u.UnwindReport() }
+
+// pythonReporter reports the profiler's Python frame walker as its own hook.
+type pythonReporter struct{ *cpuprofile.Profiler }
+
+func (u pythonReporter) Report() attach.Report { return u.PythonReport() }
 
 // tcpHook picks one hook out of tcplat, whose Open attaches all three and
 // fails only when none attaches.

@@ -1,0 +1,165 @@
+package cpuprofile
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+)
+
+// pyDeep is a Python program whose stack is depth Python frames deep,
+// <module> included: f1 calls f2 and so on, each a code object of its
+// own as in real code, and the last spins in pure Python.
+func pyDeep(depth int) string {
+	var b strings.Builder
+	b.WriteString("def leaf():\n    while True:\n        x = 0\n        for i in range(1000):\n            x += i\n")
+	b.WriteString("f%d = leaf\n")
+	for i := depth - 2; i >= 1; i-- {
+		fmt.Fprintf(&b, "def f%d():\n    f%d()\n    return 1\n", i, i+1)
+	}
+	b.WriteString("f1()\n")
+	return fmt.Sprintf(b.String(), depth-1) // f1 .. f<depth-2>, leaf, <module>
+}
+
+// anyPython returns a CPython this machine has, for tests of the walker.
+func anyPython(tb testing.TB) string {
+	tb.Helper()
+	for _, p := range pythonsHere() {
+		return p
+	}
+	tb.Skip("skipped: no CPython 3.9-3.13 on this machine (apt-get install python3)")
+	return ""
+}
+
+// pythonsHere lists the CPython interpreters vigil supports found here:
+// Debian's and every pyenv version from 3.9 to 3.13.
+func pythonsHere() []string {
+	var out []string
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		out = append(out, "/usr/bin/python3")
+	}
+	home, _ := os.UserHomeDir()
+	vs, _ := filepath.Glob(filepath.Join(home, ".pyenv/versions/3.*/bin/python3.*[0-9]"))
+	for _, v := range vs {
+		minor, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(v), "python3."))
+		if err == nil && minor >= 9 && minor <= 13 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// startStoppedArgs is startStopped with arguments.
+func startStoppedArgs(b *testing.B, bin string, args ...string) *exec.Cmd {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the interpreter's start-up
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// BenchmarkPythonKernelCost compares, in one run, the in-kernel cost of a
+// sample of a Python process with deepDepth Python frames (native walk,
+// then the Python walk) against a native process deepDepth frames deep
+// walked with tables, and the same Python process with the Python walker
+// off. Figures are bpf_stats run time per sample (see
+// BenchmarkUnwindKernelCost).
+//
+//	sudo go test -run '^$' -bench PythonKernelCost -benchtime 1x ./bpf/cpuprofile/
+func BenchmarkPythonKernelCost(b *testing.B) {
+	testenv.RequireRoot(b)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		b.Skip("skipped: the native workload is built with gcc (apt-get install gcc)")
+	}
+	py := anyPython(b)
+	testenv.EnableStats(b)
+	dir := b.TempDir()
+	script := filepath.Join(dir, "deep.py")
+	if err := os.WriteFile(script, []byte(pyDeep(deepDepth)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	native := startStopped(b, buildDeep(b, dir, "deep-nofp", "-O2", "-fomit-frame-pointer"))
+	pyProc := startStoppedArgs(b, py, script)
+	configs := []costConfig{
+		{"native", func(d time.Duration) kernelCost { return vigilCost(b, native.Process.Pid, UnwindAuto, d) }},
+		{"python", func(d time.Duration) kernelCost { return pythonCost(b, pyProc.Process.Pid, false, d) }},
+		{"python-walker-off", func(d time.Duration) kernelCost { return pythonCost(b, pyProc.Process.Pid, true, d) }},
+	}
+	const rounds, window = 5, 3 * time.Second
+	for b.Loop() {
+		got := map[string][]kernelCost{}
+		for range rounds {
+			for _, c := range configs {
+				got[c.name] = append(got[c.name], c.measure(window))
+			}
+		}
+		for _, name := range []string{"native", "python", "python-walker-off"} {
+			cs := got[name]
+			logKernelCost(b, name, cs)
+			b.ReportMetric(costMedian(cs, kernelCost.netNsPerSample), name+"-net-ns/sample")
+			b.ReportMetric(costMedian(cs, func(c kernelCost) float64 { return c.frames }), name+"-native-frames/sample")
+		}
+		b.ReportMetric(costMedian(got["python"], func(c kernelCost) float64 { return c.pyFrames }), "python-py-frames/sample")
+		b.ReportMetric(costMedian(got["python"], kernelCost.netNsPerSample)/costMedian(got["native"], kernelCost.netNsPerSample), "python/native")
+		b.Logf("python/native per round: %.2f", pairedRatios(got["python"], got["native"]))
+	}
+}
+
+// pythonCost samples a Python process for one window, with or without the
+// Python walker, and counts its Python frames per sample.
+func pythonCost(b *testing.B, pid int, noPython bool, d time.Duration) kernelCost {
+	b.Helper()
+	p, err := Open(Options{Frequency: 99, PIDs: []uint32{uint32(pid)}, NoPython: noPython})
+	testenv.SkipIfNotSupported(b, "perf_event BPF programs", err)
+	defer p.Close()
+	want := StrategyPythonFrames
+	if noPython {
+		want = StrategyPythonOff
+	}
+	if got := p.PythonReport().Chosen; got != want {
+		b.Fatalf("python walker: chose %q, want %q: %v", got, want, p.PythonReport())
+	}
+	p.Register(uint32(pid))
+	p.WaitTables()
+	if _, err := p.Drain(); err != nil {
+		b.Fatal(err)
+	}
+	idle0 := p.Stats()
+	time.Sleep(idleWindow)
+	before := p.Stats()
+	runWindow(b, pid, d)
+	after := p.Stats()
+	batch, err := p.Drain()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := vigilRunCost(before, after)
+	idle := vigilRunCost(idle0, before)
+	c.idleNs, c.idleRuns = idle.runtimeNs, idle.runs
+	c.samples = float64(batch.Seen)
+	c.frames = userFramesPerSample(batch)
+	var pyFrames, n uint64
+	for _, s := range batch.Samples {
+		pyFrames += uint64(len(s.Python)) * s.Count
+		n += s.Count
+	}
+	c.pyFrames = float64(pyFrames) / float64(max(n, 1))
+	return c
+}

@@ -1,0 +1,242 @@
+// Command genlayout writes layouts_generated.go for package python: the
+// struct offsets of each supported CPython minor version, as printed by
+// csrc/offsets.c compiled against that version's own headers.
+//
+// It needs gcc and CPython 3.9 to 3.13 installed by pyenv (which keeps the
+// internal headers under include/python3.N/internal):
+//
+//	go generate ./symbolizer/python/
+//
+// Only regenerating needs them; the generated file is committed.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+//go:embed csrc/offsets.c
+var offsetsC []byte
+
+// minors are the supported CPython 3 minor versions and how their frames
+// are walked (the FrameKind constant's name).
+var minors = []struct {
+	minor int
+	kind  string
+}{
+	{9, "FrameObject39"},
+	{10, "FrameObject310"},
+	{11, "Interp311"},
+	{12, "Interp312"},
+	{13, "Interp313"},
+}
+
+// fields lists Layout's fields after Kind in declaration order; any not
+// printed for a version is NoOffset (OwnedByCStack, a value, is 0).
+var fields = []string{
+	"RuntimeInterpretersHead", "InterpThreadsHead",
+	"TstateNext", "TstateThreadID", "TstateFrame", "CFrameCurrentFrame",
+	"FramePrevious", "FrameCode", "FrameInstr", "FrameOwner", "OwnedByCStack",
+	"CodeAdaptive", "CodeName", "CodeQualname", "CodeFilename",
+	"CodeFirstLineNo", "CodeLineTable", "CodeCode",
+	"ASCIISize", "CompactSize", "UnicodeLength", "UnicodeState",
+	"BytesSize", "BytesData",
+}
+
+func main() {
+	home, _ := os.UserHomeDir()
+	root := flag.String("pyenv", envOr("PYENV_ROOT", filepath.Join(home, ".pyenv")), "pyenv root holding versions/3.N.P")
+	out := flag.String("o", "layouts_generated.go", "output file")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("genlayout: ")
+	src, err := generate(*root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// measured is what offsets.c printed for one version.
+type measured struct {
+	version string
+	kind    string
+	values  map[string]uint64
+}
+
+func generate(root string) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "genlayout")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	cfile := filepath.Join(tmp, "offsets.c")
+	if err := os.WriteFile(cfile, offsetsC, 0o644); err != nil {
+		return nil, err
+	}
+	var all []measured
+	for _, m := range minors {
+		dir, version, err := newestVersion(root, m.minor)
+		if err != nil {
+			return nil, err
+		}
+		values, err := measure(cfile, dir, m.minor)
+		if err != nil {
+			return nil, fmt.Errorf("CPython %s: %w", version, err)
+		}
+		all = append(all, measured{version: version, kind: m.kind, values: values})
+	}
+	return format.Source(render(all))
+}
+
+// newestVersion finds the newest pyenv install of 3.<minor> (release
+// builds only: no "t" free-threaded or "-dev" variants).
+func newestVersion(root string, minor int) (dir, version string, err error) {
+	entries, err := os.ReadDir(filepath.Join(root, "versions"))
+	if err != nil {
+		return "", "", err
+	}
+	re := regexp.MustCompile(fmt.Sprintf(`^3\.%d\.(\d+)$`, minor))
+	best := -1
+	for _, e := range entries {
+		m := re.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		if p, _ := strconv.Atoi(m[1]); p > best {
+			best, version = p, e.Name()
+		}
+	}
+	if best < 0 {
+		return "", "", fmt.Errorf("no CPython 3.%d under %s/versions (pyenv install 3.%d)", minor, root, minor)
+	}
+	return filepath.Join(root, "versions", version), version, nil
+}
+
+// measure compiles offsets.c against one install's headers and runs it.
+func measure(cfile, dir string, minor int) (map[string]uint64, error) {
+	inc := filepath.Join(dir, "include", fmt.Sprintf("python3.%d", minor))
+	bin := filepath.Join(filepath.Dir(cfile), fmt.Sprintf("offsets3%d", minor))
+	cc := envOr("CC", "gcc")
+	cmd := exec.Command(cc, "-DPy_BUILD_CORE", "-I"+inc, "-I"+filepath.Join(inc, "internal"), "-o", bin, cfile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("compiling offsets.c: %w\n%s", err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		return nil, fmt.Errorf("running offsets.c: %w", err)
+	}
+	values, err := parse(out)
+	if err != nil {
+		return nil, err
+	}
+	if values["Minor"] != uint64(minor) {
+		return nil, fmt.Errorf("headers say minor %d, want %d", values["Minor"], minor)
+	}
+	return values, nil
+}
+
+// parse reads "Name value" lines.
+func parse(out []byte) (map[string]uint64, error) {
+	values := map[string]uint64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		name, num, ok := strings.Cut(sc.Text(), " ")
+		v, err := strconv.ParseUint(num, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("bad line %q", sc.Text())
+		}
+		values[name] = v
+	}
+	return values, sc.Err()
+}
+
+func render(all []measured) []byte {
+	var b bytes.Buffer
+	b.WriteString(`// Code generated by internal/genlayout; DO NOT EDIT.
+//
+// Every number below was printed by internal/genlayout/csrc/offsets.c
+// compiled against that CPython version's own headers (internal ones
+// included). To regenerate, with gcc and CPython 3.9 to 3.13 installed by
+// pyenv: go generate ./symbolizer/python/
+
+package python
+
+// layouts holds one Layout per supported minor version, oldest first.
+var layouts = []*Layout{
+`)
+	for _, m := range all {
+		renderLayout(&b, m)
+	}
+	b.WriteString("}\n\n")
+	renderDebug(&b, all)
+	return b.Bytes()
+}
+
+func renderLayout(b *bytes.Buffer, m measured) {
+	fmt.Fprintf(b, "\t// CPython %s\n\t{\n\t\tMinor: %d,\n\t\tKind: %s,\n", m.version, m.values["Minor"], m.kind)
+	for _, f := range fields {
+		v, ok := m.values[f]
+		switch {
+		case ok || f == "OwnedByCStack":
+			fmt.Fprintf(b, "\t\t%s: %d,\n", f, v)
+		default:
+			fmt.Fprintf(b, "\t\t%s: NoOffset,\n", f)
+		}
+	}
+	b.WriteString("\t},\n")
+}
+
+// renderDebug writes where each version's _Py_DebugOffsets keeps the
+// offsets Layout also holds.
+func renderDebug(b *bytes.Buffer, all []measured) {
+	b.WriteString(`// debugOffsets says, per minor version, where _Py_DebugOffsets (at the
+// start of _PyRuntime, 3.13 onwards) records offsets that Layout holds too.
+var debugOffsets = map[int]*debugLayout{
+`)
+	for _, m := range all {
+		if _, ok := m.values["DebugVersion"]; !ok {
+			continue
+		}
+		fmt.Fprintf(b, "\t%d: {\n\t\tversion: %d,\n\t\tfreeThreaded: %d,\n\t\tfields: []debugField{\n",
+			m.values["Minor"], m.values["DebugVersion"], m.values["DebugFreeThreaded"])
+		for _, f := range debugNames(m) {
+			fmt.Fprintf(b, "\t\t\t{%q, %d, func(l *Layout) uint16 { return l.%s }},\n", f, m.values["Debug"+f], f)
+		}
+		b.WriteString("\t\t},\n\t},\n")
+	}
+	b.WriteString("}\n")
+}
+
+// debugNames lists the Layout fields the version's debug offsets record, in
+// Layout's order.
+func debugNames(m measured) []string {
+	var names []string
+	for _, f := range fields {
+		if _, ok := m.values["Debug"+f]; ok {
+			names = append(names, f)
+		}
+	}
+	return slices.Clip(names)
+}
