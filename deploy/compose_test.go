@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ebpf/vigil/bpf/biolat"
+	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
 	"github.com/vigil-ebpf/vigil/bpf/runqlat"
 	"github.com/vigil-ebpf/vigil/bpf/tcplat"
@@ -33,11 +34,11 @@ type otelMetric struct {
 // latencyHistograms are exported as exponential histograms (the default
 // aggregation), which Prometheus stores as native histograms.
 var latencyHistograms = []otelMetric{
-	{runqlat.MetricName, "s", otlptranslator.MetricTypeExponentialHistogram},
-	{readlat.MetricName, "s", otlptranslator.MetricTypeExponentialHistogram},
+	{runqlat.MetricDelay, "s", otlptranslator.MetricTypeExponentialHistogram},
+	{readlat.MetricDuration, "s", otlptranslator.MetricTypeExponentialHistogram},
 	{tcplat.MetricConnect, "s", otlptranslator.MetricTypeExponentialHistogram},
 	{tcplat.MetricRTT, "s", otlptranslator.MetricTypeExponentialHistogram},
-	{biolat.Metric, "s", otlptranslator.MetricTypeExponentialHistogram},
+	{biolat.MetricDuration, "s", otlptranslator.MetricTypeExponentialHistogram},
 }
 
 var counters = []otelMetric{
@@ -88,7 +89,7 @@ func knownLabels(t *testing.T) []string {
 		} `yaml:"otlp"`
 	}
 	readYAML(t, "compose/prometheus.yml", &prom)
-	attrs := append([]string{exporter.AttrHook, exporter.AttrProgram, exporter.AttrReason, exporter.AttrExporter, readlat.HookAttr, profilesink.AttrSink}, prom.OTLP.Promote...)
+	attrs := append([]string{hist.AttrHook, exporter.AttrProgram, hist.AttrReason, exporter.AttrExporter, profilesink.AttrSink}, prom.OTLP.Promote...)
 	out := []string{"job", "instance", "le"}
 	for _, a := range attrs {
 		out = append(out, promLabel(t, a))

@@ -94,9 +94,9 @@ func TestSelfMetricsFromRunStats(t *testing.T) {
 	if v, _ := d.Attributes.Value(AttrProgram); v.AsString() != "sys_exit_read" {
 		t.Errorf("attributes %v, want %s=sys_exit_read", d.Attributes.ToSlice(), AttrProgram)
 	}
-	checkSum(t, rm, MetricRunCount, attribute.NewSet(attribute.String(AttrHook, "read"), attribute.String(AttrProgram, "sys_exit_read")), 1000)
-	checkSum(t, rm, MetricEventsLost, attribute.NewSet(attribute.String(AttrHook, "read"),
-		attribute.String(AttrProgram, "sys_exit_read"), attribute.String(AttrReason, "recursion_miss")), 3)
+	checkSum(t, rm, MetricRunCount, attribute.NewSet(attribute.String(hist.AttrHook, "read"), attribute.String(AttrProgram, "sys_exit_read")), 1000)
+	checkSum(t, rm, MetricEventsLost, attribute.NewSet(attribute.String(hist.AttrHook, "read"),
+		attribute.String(AttrProgram, "sys_exit_read"), attribute.String(hist.AttrReason, "recursion_miss")), 3)
 }
 
 func checkSum(t *testing.T, rm metricdata.ResourceMetrics, name string, attrs attribute.Set, want int64) {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/hist"
 )
 
 // Names of vigil's own metrics.
@@ -21,11 +22,10 @@ const (
 	MetricExportFailures = "vigil.export.failures"
 )
 
-// Attribute keys of vigil's own metrics.
+// Attribute keys of vigil's own metrics, besides hist.AttrHook and
+// hist.AttrReason.
 const (
-	AttrHook     = "vigil.hook"
 	AttrProgram  = "vigil.bpf.program"
-	AttrReason   = "reason"
 	AttrExporter = "vigil.exporter"
 )
 
@@ -42,7 +42,7 @@ func (p *Producer) selfMetrics(now time.Time) []metricdata.Metrics {
 		}
 		start := src.StartTime()
 		for _, st := range ss.Stats() {
-			attrs := attribute.NewSet(attribute.String(AttrHook, st.Hook), attribute.String(AttrProgram, st.Program))
+			attrs := attribute.NewSet(attribute.String(hist.AttrHook, st.Hook), attribute.String(AttrProgram, st.Program))
 			runTime.DataPoints = append(runTime.DataPoints, metricdata.DataPoint[float64]{
 				Attributes: attrs, StartTime: start, Time: now, Value: seconds(st.RunTimeNs)})
 			runs.DataPoints = append(runs.DataPoints, metricdata.DataPoint[int64]{
@@ -72,8 +72,8 @@ func (p *Producer) selfMetrics(now time.Time) []metricdata.Metrics {
 // was running on that CPU: those events were never measured.
 func lostPoint(st attach.RunStat, start, now time.Time) metricdata.DataPoint[int64] {
 	return metricdata.DataPoint[int64]{
-		Attributes: attribute.NewSet(attribute.String(AttrHook, st.Hook),
-			attribute.String(AttrProgram, st.Program), attribute.String(AttrReason, "recursion_miss")),
+		Attributes: attribute.NewSet(attribute.String(hist.AttrHook, st.Hook),
+			attribute.String(AttrProgram, st.Program), attribute.String(hist.AttrReason, "recursion_miss")),
 		StartTime: start, Time: now, Value: clampInt64(st.RecursionMisses),
 	}
 }

@@ -135,6 +135,15 @@ func (c *Continuous) Run(ctx context.Context, emit func([]Group)) error {
 	}
 }
 
+// PythonUnreadable returns the Python frames that could not be named so
+// far, by reason (nil without Python frames).
+func (c *Continuous) PythonUnreadable() map[string]uint64 {
+	if c.py == nil {
+		return nil
+	}
+	return c.py.Unreadable()
+}
+
 // Stats returns the cumulative counters.
 func (c *Continuous) Stats() ContinuousStats {
 	c.mu.Lock()

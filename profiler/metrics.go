@@ -12,4 +12,7 @@ const (
 	MetricUnwindUnsupported = "vigil.profile.unwind.unsupported" // {row}, by reason: table rows vigil can't execute (walks stop there)
 	MetricUnwindTables      = "vigil.profile.unwind.tables"      // {file}, by result: files whose tables were built, had none, did not fit, failed
 	MetricUnwindTableBytes  = "vigil.profile.unwind.table.size"  // By, gauge, by use (used, reserved): BPF memory of the tables
+	MetricPythonProcesses   = "vigil.profile.python.processes"   // {process}, gauge, by version: CPython processes being walked
+	MetricPythonFrames      = "vigil.profile.python.frames"      // {frame}: Python frames recorded
+	MetricPythonUnreadable  = "vigil.profile.python.unreadable"  // {frame}, by reason: Python frames named "[python frame unreadable]"
 )

@@ -8,16 +8,14 @@
 package biolat
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
-	"github.com/vigil-ebpf/vigil/bpf/internal/progset"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 	"golang.org/x/sys/unix"
 )
@@ -37,11 +35,9 @@ type Options struct {
 
 // Program is the attached block hook and its maps.
 type Program struct {
+	latency.Base
 	layout *hist.Layout
-	hists  *ebpf.Map // per-CPU hist_value, series DIR_READ and DIR_WRITE
-	set    *progset.Set
-	report attach.Report
-	start  time.Time
+	maps   blockMaps
 }
 
 // logger is built on each use, not at package initialisation: the command
@@ -64,8 +60,8 @@ func Open(opts Options) (*Program, error) {
 		return nil, err
 	}
 	p := &Program{layout: layout}
-	if p.hists, err = ebpf.NewMap(spec.Maps["block_hists"]); err != nil {
-		return nil, fmt.Errorf("creating block_hists: %w", err)
+	if err := p.LoadShared(spec, &p.maps); err != nil {
+		return nil, fmt.Errorf("biolat: %w", err)
 	}
 	// Mount tracefs before any attach: the BPF library remembers the first
 	// tracefs lookup for the life of the process.
@@ -76,7 +72,6 @@ func Open(opts Options) (*Program, error) {
 		p.Close()
 		return nil, err
 	}
-	p.start = time.Now()
 	return p, nil
 }
 
@@ -84,7 +79,7 @@ func configure(spec *ebpf.CollectionSpec, l *hist.Layout, dev uint64) error {
 	if err := histmap.SetLayout(spec, l); err != nil {
 		return err
 	}
-	if err := spec.Variables["filter_dev"].Set(kernelDev(dev)); err != nil {
+	if err := spec.Variables[biolatVarFilterDev].Set(kernelDev(dev)); err != nil {
 		return fmt.Errorf("setting device filter: %w", err)
 	}
 	return nil
@@ -100,45 +95,12 @@ func kernelDev(rdev uint64) uint32 {
 }
 
 func (p *Program) attach(spec *ebpf.CollectionSpec, skip map[string]bool) error {
-	shared := map[string]*ebpf.Map{"block_hists": p.hists}
 	var strategies []attach.Strategy
 	for _, s := range strategyList() {
-		strategies = append(strategies, attach.Strategy{Name: s.name, Try: func() (err error) {
-			p.set, err = s.try(spec, shared)
-			return err
-		}})
+		strategies = append(strategies, attach.Strategy{Name: s.name, Try: func() error { return s.try(&p.Base, spec) }})
 	}
-	r, err := attach.First(Hook, strategies, skip)
-	p.report = r
-	if err != nil {
+	if err := p.First(Hook, strategies, skip); err != nil {
 		return fmt.Errorf("attaching biolat: %w", err)
 	}
 	return nil
-}
-
-// Report says which strategy is in use and why the better ones failed.
-func (p *Program) Report() attach.Report { return p.report }
-
-// StartTime is when the hook was attached: the start of the cumulative
-// values Read returns.
-func (p *Program) StartTime() time.Time { return p.start }
-
-// Stats returns the kernel's run count and run time of the attached
-// programs (counted while kernel.bpf_stats_enabled is 1).
-func (p *Program) Stats() []attach.RunStat {
-	if p.set == nil {
-		return nil
-	}
-	return attach.Stats(Hook, p.set.Progs)
-}
-
-// Close detaches the programs and frees the maps.
-func (p *Program) Close() error {
-	err := p.set.Close()
-	p.set = nil
-	if p.hists != nil {
-		err = errors.Join(err, p.hists.Close())
-		p.hists = nil
-	}
-	return err
 }

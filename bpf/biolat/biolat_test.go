@@ -126,7 +126,7 @@ func counts(tb testing.TB, p *Program) map[string]hist.Histogram {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if len(rs) != 1 || rs[0].Name != Metric || rs[0].Unit != "s" {
+	if len(rs) != 1 || rs[0].Name != MetricDuration || rs[0].Unit != "s" {
 		tb.Fatalf("readings %+v", rs)
 	}
 	out := map[string]hist.Histogram{}

@@ -7,10 +7,10 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
 )
 
-// Metric is the metric name; AttrDirection its one attribute.
+// MetricDuration is the metric name; AttrDirection its one attribute.
 const (
-	Metric        = "vigil.block.io.duration"
-	AttrDirection = "disk.io.direction"
+	MetricDuration = "vigil.block.io.duration"
+	AttrDirection  = "disk.io.direction"
 )
 
 // Series of block_hists (biolat.bpf.c), in order.
@@ -19,15 +19,15 @@ var directions = []string{"read", "write"}
 // Read returns the latency histograms, one per direction, cumulative since
 // attach.
 func (p *Program) Read() ([]hist.Reading, error) {
-	if p.hists == nil {
+	if p.Closed() {
 		return nil, errors.New("reading biolat: program is closed")
 	}
 	r := hist.Reading{
-		Name: Metric, Unit: "s",
+		Name: MetricDuration, Unit: "s",
 		Description: "Block I/O latency, from issue to the device driver to completion, of reads and writes.",
 	}
 	for i, dir := range directions {
-		h, err := histmap.Lookup(p.hists, p.layout, uint32(i))
+		h, err := histmap.Lookup(p.maps.Hists, p.layout, uint32(i))
 		if err != nil {
 			return nil, err
 		}

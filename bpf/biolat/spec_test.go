@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
@@ -46,6 +47,11 @@ func TestSpecMatchesGeneratedTypes(t *testing.T) {
 	} {
 		if ps := spec.Programs[name]; ps == nil || ps.Type != want {
 			t.Errorf("program %s: %v, want type %v", name, ps, want)
+		}
+	}
+	for _, objs := range []any{new(blockMaps), new(btfProgs), new(btfQueueProgs), new(tpProgs)} {
+		if err := latency.CheckSpec(spec, objs); err != nil {
+			t.Errorf("%T: %v", objs, err)
 		}
 	}
 }

@@ -6,7 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/vigil-ebpf/vigil/bpf/internal/progset"
+	"github.com/cilium/ebpf/link"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
@@ -16,54 +17,76 @@ const (
 	StrategyTracepoint = "tracepoint"
 )
 
+// blockMaps are the maps both strategies write.
+type blockMaps struct {
+	Hists *ebpf.Map `ebpf:"block_hists"` // per-CPU hist_value, series DIR_READ and DIR_WRITE
+}
+
+// The programs of each strategy. block_rq_issue's tp_btf program comes in
+// two forms, for the kernels with and without the request queue argument.
+type (
+	btfProgs struct {
+		Issue    *ebpf.Program `ebpf:"issue_btf"`
+		Complete *ebpf.Program `ebpf:"complete_btf"`
+	}
+	btfQueueProgs struct {
+		Issue    *ebpf.Program `ebpf:"issue_btf_q"`
+		Complete *ebpf.Program `ebpf:"complete_btf"`
+	}
+	tpProgs struct {
+		Issue    *ebpf.Program `ebpf:"issue_tp"`
+		Complete *ebpf.Program `ebpf:"complete_tp"`
+	}
+)
+
 type strategy struct {
 	name string
-	// progs picks the programs for this kernel (or says why none fit).
-	progs func(spec *ebpf.CollectionSpec) ([]progset.Prog, error)
+	// try loads and attaches the programs for this kernel through b (or
+	// says why none fit).
+	try func(b *latency.Base, spec *ebpf.CollectionSpec) error
 }
 
 func strategyList() []strategy {
 	return []strategy{
-		{StrategyTPBTF, btfProgs},
-		{StrategyTracepoint, tracepointProgs},
+		{StrategyTPBTF, tryBTF},
+		{StrategyTracepoint, tryTracepoint},
 	}
 }
 
-func (s strategy) try(spec *ebpf.CollectionSpec, shared map[string]*ebpf.Map) (*progset.Set, error) {
-	progs, err := s.progs(spec)
+// tryBTF picks the block_rq_issue program matching the kernel's tracepoint
+// arguments: the request queue argument was dropped in 5.11, and a program
+// reading the wrong argument would read a queue as a request.
+func tryBTF(b *latency.Base, spec *ebpf.CollectionSpec) error {
+	queueArg, err := issueHasQueue()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return progset.Load(spec, progs, shared)
+	var objs any = new(btfProgs)
+	if queueArg {
+		objs = new(btfQueueProgs)
+	}
+	return b.LoadAttach(spec, Hook, objs, func() ([]link.Link, error) { return latency.AttachTracing(objs) })
 }
 
-// btfProgs picks the block_rq_issue program matching the kernel's
-// tracepoint arguments: the request queue argument was dropped in 5.11, and
-// a program reading the wrong argument would read a queue as a request.
-func btfProgs(*ebpf.CollectionSpec) ([]progset.Prog, error) {
+// issueHasQueue reads from the kernel's BTF whether block_rq_issue still
+// passes the request queue before the request.
+func issueHasQueue() (bool, error) {
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
-		return nil, fmt.Errorf("kernel BTF: %w", err)
+		return false, fmt.Errorf("kernel BTF: %w", err)
 	}
 	issue, err := requestArg(kernel, "block_rq_issue")
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	complete, err := requestArg(kernel, "block_rq_complete")
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	if issue > 1 || complete != 0 {
-		return nil, fmt.Errorf("unknown tracepoint arguments: request is argument %d of block_rq_issue, %d of block_rq_complete", issue, complete)
+		return false, fmt.Errorf("unknown tracepoint arguments: request is argument %d of block_rq_issue, %d of block_rq_complete", issue, complete)
 	}
-	issueProg := "issue_btf"
-	if issue == 1 {
-		issueProg = "issue_btf_q"
-	}
-	return []progset.Prog{
-		{Name: issueProg, Kind: progset.TPBTF},
-		{Name: "complete_btf", Kind: progset.TPBTF},
-	}, nil
+	return issue == 1, nil
 }
 
 // requestArg returns the index of the struct request * argument of a raw
@@ -99,24 +122,27 @@ func isPtrTo(t btf.Type, name string) bool {
 	return ok && s.Name == name
 }
 
-// tracepointProgs points the programs at the fields of this kernel's
-// block_rq_issue and block_rq_complete records.
-func tracepointProgs(spec *ebpf.CollectionSpec) ([]progset.Prog, error) {
+// tryTracepoint points the programs at the fields of this kernel's
+// block_rq_issue and block_rq_complete records, then loads and attaches
+// them.
+func tryTracepoint(b *latency.Base, spec *ebpf.CollectionSpec) error {
 	for _, tp := range []struct{ name, prefix string }{
 		{"block_rq_issue", "issue"}, {"block_rq_complete", "complete"},
 	} {
 		f, err := tracefs.ReadFormat("block", tp.name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := setOffsets(spec, f, tp.prefix); err != nil {
-			return nil, fmt.Errorf("tracepoint block:%s: %w", tp.name, err)
+			return fmt.Errorf("tracepoint block:%s: %w", tp.name, err)
 		}
 	}
-	return []progset.Prog{
-		{Name: "issue_tp", Kind: progset.Tracepoint, Target: "block:block_rq_issue"},
-		{Name: "complete_tp", Kind: progset.Tracepoint, Target: "block:block_rq_complete"},
-	}, nil
+	objs := new(tpProgs)
+	return b.LoadAttach(spec, Hook, objs, func() ([]link.Link, error) {
+		return latency.AttachTracepoints(
+			latency.Tracepoint{Group: "block", Name: "block_rq_issue", Prog: objs.Issue},
+			latency.Tracepoint{Group: "block", Name: "block_rq_complete", Prog: objs.Complete})
+	})
 }
 
 // setOffsets checks that dev and sector start the record where struct

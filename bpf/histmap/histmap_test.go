@@ -179,28 +179,6 @@ func TestSetLayout(t *testing.T) {
 	}
 }
 
-func TestKeepPrograms(t *testing.T) {
-	spec, err := ebpf.LoadCollectionSpec("internal/histtest/histtest_bpfel.o")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := KeepPrograms(spec.Copy(), "nope"); err == nil {
-		t.Fatal("unknown program accepted")
-	}
-	if err := KeepPrograms(spec, "feed"); err != nil {
-		t.Fatal(err)
-	}
-	if len(spec.Programs) != 1 || spec.Programs["feed"] == nil {
-		t.Fatalf("programs left: %v", spec.Programs)
-	}
-	if spec.Maps["hist_test"] == nil || spec.Maps["hist_test_hash"] != nil {
-		t.Fatalf("maps left: %v", spec.Maps)
-	}
-	if spec.Variables[boundsVar] == nil {
-		t.Fatal("the layout variables of a kept program were dropped")
-	}
-}
-
 func TestCommKeyString(t *testing.T) {
 	var k CommKey
 	copy(k[:], "runqlat.test\x00\x00\x00\x00")

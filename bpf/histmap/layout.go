@@ -12,10 +12,9 @@
 //	Go:  l, _ := histmap.Prepare(opts.Scale, opts.MaxSeries) // layout, series cap, memlock
 //	     spec, _ := load<Prog>()
 //	     histmap.SetLayout(spec, l) // before load
-//	     then load one strategy's programs: readlat and runqlat keep them
-//	     with histmap.KeepPrograms and ebpf.NewCollection; tcplat and
-//	     biolat create the shared maps and load each strategy's programs
-//	     with bpf/internal/progset.
+//	     then load the maps and each strategy's programs through
+//	     bpf/internal/latency (typed structs, LoadAndAssign with the
+//	     histograms as MapReplacements).
 //	     h, _ := histmap.Lookup(m, l, uint32(0)) // or ReadAll[K]
 //
 // Tests should compare unsafe.Sizeof of the generated <prog>HistValue with

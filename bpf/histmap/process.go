@@ -12,11 +12,11 @@ import (
 
 // Attributes of the optional breakdown by process name.
 const (
-	// ProcessAttr carries the process name (the kernel's 15-character comm).
-	ProcessAttr = "process.executable.name"
-	// OverflowAttr marks the series that collects the values of the
+	// AttrProcess carries the process name (the kernel's 15-character comm).
+	AttrProcess = "process.executable.name"
+	// AttrOverflow marks the series that collects the values of the
 	// processes beyond the cardinality cap, as OpenTelemetry's SDKs do.
-	OverflowAttr = "otel.metric.overflow"
+	AttrOverflow = "otel.metric.overflow"
 	// DefaultMaxSeries is the cap when the caller sets none. Each series
 	// costs sizeof(Value) (4 KiB) per possible CPU of kernel memory.
 	DefaultMaxSeries = 64
@@ -65,8 +65,8 @@ func SetupByProcess(spec *ebpf.CollectionSpec, byVar, mapName string, on bool, m
 }
 
 // ReadByProcess reads a by-process map into one series per name, each
-// carrying base plus ProcessAttr, sorted by name. overflow holds the values
-// of names beyond the cap; its series (base plus OverflowAttr=true) is
+// carrying base plus AttrProcess, sorted by name. overflow holds the values
+// of names beyond the cap; its series (base plus AttrOverflow=true) is
 // added only when it has values.
 func ReadByProcess(m *ebpf.Map, l *hist.Layout, overflow hist.Histogram, base map[string]string) ([]hist.Series, error) {
 	all, err := ReadAll[CommKey](m, l)
@@ -79,16 +79,16 @@ func ReadByProcess(m *ebpf.Map, l *hist.Layout, overflow hist.Histogram, base ma
 		if attrs == nil {
 			attrs = map[string]string{}
 		}
-		attrs[ProcessAttr] = k.String()
+		attrs[AttrProcess] = k.String()
 		out = append(out, hist.Series{Attrs: attrs, Hist: h})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Attrs[ProcessAttr] < out[j].Attrs[ProcessAttr] })
+	sort.Slice(out, func(i, j int) bool { return out[i].Attrs[AttrProcess] < out[j].Attrs[AttrProcess] })
 	if overflow.Count > 0 {
 		attrs := maps.Clone(base)
 		if attrs == nil {
 			attrs = map[string]string{}
 		}
-		attrs[OverflowAttr] = "true"
+		attrs[AttrOverflow] = "true"
 		out = append(out, hist.Series{Attrs: attrs, Hist: overflow})
 	}
 	return out, nil

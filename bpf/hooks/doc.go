@@ -16,9 +16,12 @@
 // A page-fault latency histogram, say:
 //
 //  1. Write the package, bpf/faultlat, as the others are: faultlat.bpf.c,
-//     gen.go, Open/Read/Report/Close, its attach strategies tried through
-//     bpf/attach in the order given here, with a test per strategy that
-//     skips through testenv.SkipUnlessKernel.
+//     gen.go, Open and Read on a Program that embeds latency.Base
+//     (bpf/internal/latency: Report, StartTime, Stats, Close), its shared
+//     maps and each strategy's programs as ebpf-tagged structs loaded
+//     through the Base, its attach strategies tried in the order given
+//     here, with a test per strategy that judges its error through
+//     testenv.RequireStrategy.
 //  2. Add one Hook to the list in hooks.go: its name (what latency.hooks and
 //     --hooks take), Latency, the package as Suite, and its point with the
 //     strategies and the kernel each needs (the README's kernel table says

@@ -15,22 +15,21 @@
 package readlat
 
 import (
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 )
 
-// Metric and attribute names of the reading.
+// MetricDuration is the name of the reading; its hist.AttrHook attribute
+// says which hook measured it.
 const (
-	MetricName = "vigil.read.duration"
-	HookAttr   = "vigil.hook"
-	hookName   = "read"
+	MetricDuration = "vigil.read.duration"
+	hookName       = "read"
 )
 
 // Options configure Open.
@@ -51,15 +50,11 @@ type Options struct {
 
 // Program is the attached read-latency hook.
 type Program struct {
-	coll   *ebpf.Collection
-	links  []link.Link
-	hist   *ebpf.Map // everything, or the overflow series when by process
-	byComm *ebpf.Map
+	latency.Base
+	maps   readMaps
 	opts   Options
 	layout *hist.Layout
 	hook   string // vigil.hook attribute: "vfs_read" or "syscall"
-	report attach.Report
-	start  time.Time
 }
 
 // Open loads the program and attaches it with the first strategy that works.
@@ -70,88 +65,57 @@ func Open(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read latency: %w", err)
 	}
+	spec, err := newSpec(layout, opts)
+	if err != nil {
+		return nil, err
+	}
 	p := &Program{layout: layout, opts: opts}
+	if err := p.LoadShared(spec, &p.maps); err != nil {
+		return nil, fmt.Errorf("read latency: %w", err)
+	}
 	tries := make([]attach.Strategy, 0, len(strategies))
 	for _, s := range strategies {
-		tries = append(tries, attach.Strategy{Name: s.name, Try: func() error { return p.try(s, opts) }})
+		tries = append(tries, attach.Strategy{Name: s.name, Try: func() error { return p.try(spec, s) }})
 	}
-	p.report, err = attach.First(hookName, tries, opts.Skip)
-	if err != nil {
+	if err := p.First(hookName, tries, opts.Skip); err != nil {
+		p.Close()
 		return nil, fmt.Errorf("attaching read latency: %w", err)
 	}
-	p.start = time.Now()
 	return p, nil
 }
 
-// try loads the programs of one strategy and attaches them, closing
-// everything it opened when a step fails.
-func (p *Program) try(s strategy, opts Options) error {
-	names := s.programNames(opts.tidStorage)
-	coll, err := load(names, p.layout, opts)
+// try loads the programs of one strategy and attaches them; a failed
+// strategy leaves nothing loaded.
+func (p *Program) try(spec *ebpf.CollectionSpec, s strategy) error {
+	objs := s.programs(p.opts.tidStorage)
+	err := p.LoadAttach(spec, hookName, objs, func() ([]link.Link, error) { return s.attach(objs) })
 	if err != nil && !s.tidTwins && !histmap.HaveTaskStorage() {
 		return fmt.Errorf("%w: %w", histmap.ErrNoTaskStorage, err)
 	}
 	if err != nil {
 		return err
 	}
-	// The attach functions know the programs by their base names.
-	byBase := make(map[string]*ebpf.Program, len(names))
-	for i, n := range names {
-		byBase[s.progs[i]] = coll.Programs[n]
-	}
-	links, err := s.attach(byBase)
-	if err != nil {
-		coll.Close()
-		return err
-	}
-	p.coll, p.links, p.hook = coll, links, s.hook
-	p.hist, p.byComm = coll.Maps["read_hist"], coll.Maps["read_hist_comm"]
+	p.hook = s.hook
 	return nil
-}
-
-// Report says which strategy is in use and why the better ones failed.
-func (p *Program) Report() attach.Report { return p.report }
-
-// StartTime is when the hook was attached: the start of the cumulative
-// histogram.
-func (p *Program) StartTime() time.Time { return p.start }
-
-// Stats returns the kernel's run count and run time of the attached programs.
-func (p *Program) Stats() []attach.RunStat {
-	return attach.Stats(hookName, p.coll.Programs)
 }
 
 // Read returns vigil.read.duration, cumulative since attach.
 func (p *Program) Read() ([]hist.Reading, error) {
-	h, err := histmap.Lookup(p.hist, p.layout, uint32(0))
+	h, err := histmap.Lookup(p.maps.Hist, p.layout, uint32(0))
 	if err != nil {
 		return nil, fmt.Errorf("reading read latency: %w", err)
 	}
-	base := map[string]string{HookAttr: p.hook}
+	base := map[string]string{hist.AttrHook: p.hook}
 	series := []hist.Series{{Attrs: base, Hist: h}}
 	if p.opts.ByProcess {
-		if series, err = histmap.ReadByProcess(p.byComm, p.layout, h, base); err != nil {
+		if series, err = histmap.ReadByProcess(p.maps.ByComm, p.layout, h, base); err != nil {
 			return nil, fmt.Errorf("reading read latency: %w", err)
 		}
 	}
 	return []hist.Reading{{
-		Name:        MetricName,
+		Name:        MetricDuration,
 		Description: "Time read system calls take, from entry to return.",
 		Unit:        "s",
 		Histograms:  series,
 	}}, nil
-}
-
-// Close detaches the hook and frees its maps.
-func (p *Program) Close() error {
-	var errs []error
-	for _, l := range p.links {
-		errs = append(errs, l.Close())
-	}
-	p.links = nil
-	if p.coll != nil {
-		p.coll.Close()
-		p.coll = nil
-	}
-	return errors.Join(errs...)
 }

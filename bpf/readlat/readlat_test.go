@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -38,12 +39,19 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 	if s := spec.Maps["read_start"]; s.Type != ebpf.TaskStorage || s.ValueSize != 8 {
 		t.Fatalf("read_start: %v value %d", s.Type, s.ValueSize)
 	}
+	if err := latency.CheckSpec(spec, new(readMaps)); err != nil {
+		t.Error(err)
+	}
 	for _, s := range strategies {
 		for _, tid := range []bool{false, true} {
-			for _, p := range s.programNames(tid) {
-				if spec.Programs[p] == nil {
-					t.Errorf("strategy %s: program %s missing from the object", s.name, p)
-				}
+			objs := s.objs(tid)
+			if err := latency.CheckSpec(spec, objs); err != nil {
+				t.Errorf("strategy %s: %v", s.name, err)
+			}
+			// enterExit takes the first program as the entry.
+			isExit := func(name string) bool { return strings.Contains(name, "exit") || strings.Contains(name, "ret") }
+			if ps := latency.Programs(objs); len(ps) != 2 || isExit(ps[0].Name) || !isExit(ps[1].Name) {
+				t.Errorf("strategy %s: programs %v, want an entry then an exit", s.name, ps)
 			}
 		}
 	}
@@ -199,12 +207,12 @@ func readOne(t *testing.T, p *Program, wantHook string) hist.Histogram {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r) != 1 || r[0].Name != MetricName || r[0].Unit != "s" || len(r[0].Histograms) != 1 {
+	if len(r) != 1 || r[0].Name != MetricDuration || r[0].Unit != "s" || len(r[0].Histograms) != 1 {
 		t.Fatalf("reading %+v", r)
 	}
 	s := r[0].Histograms[0]
-	if s.Attrs[HookAttr] != wantHook || len(s.Attrs) != 1 {
-		t.Fatalf("attributes %v, want %s=%s", s.Attrs, HookAttr, wantHook)
+	if s.Attrs[hist.AttrHook] != wantHook || len(s.Attrs) != 1 {
+		t.Fatalf("attributes %v, want %s=%s", s.Attrs, hist.AttrHook, wantHook)
 	}
 	return s.Hist
 }
@@ -327,10 +335,10 @@ func byProcessTest(t *testing.T, opts Options) {
 	}
 	self := strings.TrimSpace(string(comm))
 	for _, s := range r[0].Histograms {
-		if s.Attrs[histmap.ProcessAttr] != self {
+		if s.Attrs[histmap.AttrProcess] != self {
 			continue
 		}
-		if s.Attrs[HookAttr] != p.hook {
+		if s.Attrs[hist.AttrHook] != p.hook {
 			t.Fatalf("series attributes %v lack the hook", s.Attrs)
 		}
 		// Each read waited 5 ms (or more) for its write.
@@ -351,11 +359,18 @@ func TestStrategiesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spec, err := newSpec(l, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range strategies {
 		t.Run(s.name, func(t *testing.T) {
-			coll, err := load(s.programNames(false), l, Options{})
+			var b latency.Base
+			defer b.Close()
+			objs := s.programs(false)
+			err := b.Load(spec, objs)
 			testenv.RequireStrategy(t, "read", s.name, err)
-			coll.Close()
+			latency.Unload(objs)
 		})
 	}
 }

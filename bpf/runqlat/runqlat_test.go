@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 )
 
@@ -38,9 +39,9 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 	if s := spec.Maps["rq_start_pid"]; s.Type != ebpf.LRUHash || s.KeySize != 4 || s.ValueSize != 8 {
 		t.Fatalf("rq_start_pid: %v key %d value %d", s.Type, s.KeySize, s.ValueSize)
 	}
-	for _, s := range strategies {
-		if err := histmap.KeepPrograms(spec.Copy(), s.progs...); err != nil {
-			t.Errorf("strategy %s: %v", s.name, err)
+	for _, objs := range []any{new(rqMaps), new(btfProgs), new(tpProgs)} {
+		if err := latency.CheckSpec(spec, objs); err != nil {
+			t.Errorf("%T: %v", objs, err)
 		}
 	}
 }
@@ -88,11 +89,11 @@ func seriesOf(t *testing.T, p *Program, comm string) hist.Histogram {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r) != 1 || r[0].Name != MetricName || r[0].Unit != "s" {
+	if len(r) != 1 || r[0].Name != MetricDelay || r[0].Unit != "s" {
 		t.Fatalf("reading %+v", r)
 	}
 	for _, s := range r[0].Histograms {
-		if s.Attrs[histmap.ProcessAttr] == comm {
+		if s.Attrs[histmap.AttrProcess] == comm {
 			return s.Hist
 		}
 	}
@@ -137,9 +138,9 @@ func TestWholeMachineAndCap(t *testing.T) {
 	var named, over int
 	for _, s := range r[0].Histograms {
 		switch {
-		case s.Attrs[histmap.OverflowAttr] == "true" && s.Hist.Count > 0:
+		case s.Attrs[histmap.AttrOverflow] == "true" && s.Hist.Count > 0:
 			over++
-		case s.Attrs[histmap.ProcessAttr] != "":
+		case s.Attrs[histmap.AttrProcess] != "":
 			named++
 		}
 	}

@@ -28,15 +28,15 @@ const (
 // Read returns the metrics of the attached hooks, cumulative since attach.
 func (p *Program) Read() ([]hist.Reading, error) {
 	var out []hist.Reading
-	if p.hooks[HookConnect] != nil {
+	if p.Attached(HookConnect) {
 		rs, err := p.readConnect()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rs...)
 	}
-	if p.hooks[HookRTT] != nil {
-		h, err := histmap.Lookup(p.hists, p.layout, histRTT)
+	if p.Attached(HookRTT) {
+		h, err := histmap.Lookup(p.maps.Hists, p.layout, histRTT)
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +46,7 @@ func (p *Program) Read() ([]hist.Reading, error) {
 			Histograms:  []hist.Series{{Attrs: map[string]string{}, Hist: h}},
 		})
 	}
-	if p.hooks[HookRetransmit] != nil {
+	if p.Attached(HookRetransmit) {
 		n, err := p.counter(cntRetransmit)
 		if err != nil {
 			return nil, err
@@ -61,7 +61,7 @@ func (p *Program) Read() ([]hist.Reading, error) {
 }
 
 func (p *Program) readConnect() ([]hist.Reading, error) {
-	h, err := histmap.Lookup(p.hists, p.layout, histConnect)
+	h, err := histmap.Lookup(p.maps.Hists, p.layout, histConnect)
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +81,8 @@ func (p *Program) readConnect() ([]hist.Reading, error) {
 		Name: MetricUnmeasured, Unit: "{connect}",
 		Description: "Active TCP connects not in the latency histogram: failed (refused, reset or closed before established) or untracked (start not seen).",
 		Counters: []hist.CounterSeries{
-			{Attrs: map[string]string{"reason": "failed"}, Value: failed},
-			{Attrs: map[string]string{"reason": "untracked"}, Value: untracked},
+			{Attrs: map[string]string{hist.AttrReason: "failed"}, Value: failed},
+			{Attrs: map[string]string{hist.AttrReason: "untracked"}, Value: untracked},
 		},
 	}}, nil
 }
@@ -90,7 +90,7 @@ func (p *Program) readConnect() ([]hist.Reading, error) {
 // counter sums one slot of the per-CPU counters.
 func (p *Program) counter(slot uint32) (uint64, error) {
 	var perCPU []uint64
-	if err := p.counters.Lookup(slot, &perCPU); err != nil {
+	if err := p.maps.Counters.Lookup(slot, &perCPU); err != nil {
 		return 0, fmt.Errorf("reading tcp counter %d: %w", slot, err)
 	}
 	var sum uint64

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
-	"github.com/vigil-ebpf/vigil/bpf/internal/progset"
+	"github.com/vigil-ebpf/vigil/bpf/internal/latency"
 	"github.com/vigil-ebpf/vigil/bpf/internal/tracefs"
 )
 
@@ -38,33 +38,35 @@ func TestSpecMatchesGeneratedTypes(t *testing.T) {
 	}
 }
 
-// Every strategy names programs that exist with the program type its
-// attach kind needs.
+// Every strategy's struct names programs that exist with the program type
+// its attach function needs, and together they use every program.
 func TestStrategiesMatchPrograms(t *testing.T) {
 	spec, err := loadTcplat()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[progset.Kind]ebpf.ProgramType{
-		progset.Fentry: ebpf.Tracing, progset.Kprobe: ebpf.Kprobe, progset.Tracepoint: ebpf.TracePoint,
+	if err := latency.CheckSpec(spec, new(tcpMaps)); err != nil {
+		t.Error(err)
 	}
 	n := 0
-	for _, h := range hooks() {
-		for _, s := range h.strategies {
-			for _, p := range s.progs {
-				ps := spec.Programs[p.Name]
-				if ps == nil {
-					t.Errorf("%s/%s: program %s missing", h.name, s.name, p.Name)
-					continue
-				}
-				if ps.Type != kinds[p.Kind] {
-					t.Errorf("%s/%s: program %s has type %v, want %v", h.name, s.name, p.Name, ps.Type, kinds[p.Kind])
-				}
-				if p.Kind == progset.Fentry && ps.AttachType != ebpf.AttachTraceFEntry {
-					t.Errorf("program %s: attach type %v", p.Name, ps.AttachType)
-				}
-				n++
+	for objs, want := range map[any]ebpf.ProgramType{
+		new(connectFentryProgs): ebpf.Tracing, new(connectV6FentryProgs): ebpf.Tracing, new(rttFentryProgs): ebpf.Tracing,
+		new(connectKprobeProgs): ebpf.Kprobe, new(connectV6KprobeProgs): ebpf.Kprobe, new(rttKprobeProgs): ebpf.Kprobe,
+		new(setStateTPProgs): ebpf.TracePoint, new(rttTPProgs): ebpf.TracePoint, new(retransmitTPProgs): ebpf.TracePoint,
+	} {
+		if err := latency.CheckSpec(spec, objs); err != nil {
+			t.Errorf("%T: %v", objs, err)
+			continue
+		}
+		for _, p := range latency.Programs(objs) {
+			ps := spec.Programs[p.Name]
+			if ps.Type != want {
+				t.Errorf("%T: program %s has type %v, want %v", objs, p.Name, ps.Type, want)
 			}
+			if want == ebpf.Tracing && ps.AttachType != ebpf.AttachTraceFEntry {
+				t.Errorf("program %s: attach type %v", p.Name, ps.AttachType)
+			}
+			n++
 		}
 	}
 	if n != len(spec.Programs) {

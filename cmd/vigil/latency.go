@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/hist"
 	"github.com/vigil-ebpf/vigil/bpf/histmap"
 	"github.com/vigil-ebpf/vigil/exporter"
@@ -46,7 +47,7 @@ func runLatency(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	log := slog.Default().With("component", "latency")
 	if cfg.bpfStats {
-		stats, err := enableRunStats()
+		stats, err := attach.EnableRunStats()
 		if err != nil {
 			return fmt.Errorf("--bpf-stats: %w", err)
 		}

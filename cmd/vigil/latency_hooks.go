@@ -12,15 +12,13 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
 	"github.com/vigil-ebpf/vigil/bpf/runqlat"
 	"github.com/vigil-ebpf/vigil/bpf/tcplat"
-	"github.com/vigil-ebpf/vigil/exporter"
+	"github.com/vigil-ebpf/vigil/cmd/vigil/internal/agent"
+	"github.com/vigil-ebpf/vigil/config"
 )
 
-// latencyProgram is an attached latency hook as the command uses it.
-type latencyProgram interface {
-	exporter.Source
-	exporter.StatsSource
-	Close() error
-}
+// latencyProgram is an attached latency hook as the commands and the agent
+// use it.
+type latencyProgram = agent.Hook
 
 // hookOptions are the settings every hook receives.
 type hookOptions struct {
@@ -135,6 +133,29 @@ func openHooks(hooks []latencyHook, o hookOptions, log *slog.Logger) ([]latencyP
 		return nil, fmt.Errorf("no latency hook could attach: %w", errors.Join(errs...))
 	}
 	return progs, nil
+}
+
+// agentHooks opens the hooks latency.hooks names for the agent, with
+// latency.skip_strategies off. Only a hook that attaches is returned; when
+// none does, that is one warning.
+func agentHooks(l config.Latency, log *slog.Logger) []latencyProgram {
+	skip := map[string]bool{}
+	for _, s := range l.SkipStrategies {
+		skip[s] = true
+	}
+	hooks, err := selectHooks(strings.Join(l.Hooks, ","))
+	if err != nil {
+		// Validated with the configuration; nothing to attach otherwise.
+		log.Warn("latency hooks disabled", "err", err)
+		return nil
+	}
+	progs, err := openHooks(hooks, hookOptions{
+		scale: int32(l.Scale), skip: skip, byProcess: l.ByProcess, maxSeries: l.MaxSeries,
+	}, log)
+	if err != nil && len(progs) == 0 {
+		log.Warn("no latency hook could attach", "err", err)
+	}
+	return progs
 }
 
 func closeAll(progs []latencyProgram) error {

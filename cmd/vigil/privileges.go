@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
+	"github.com/vigil-ebpf/vigil/cmd/vigil/internal/agent"
 )
 
 // Capability bits (linux/capability.h).
@@ -51,13 +51,6 @@ func effectiveCaps() (uint64, error) {
 	return 0, errors.New("no CapEff line in /proc/self/status")
 }
 
-// explainOpenError turns the kernel's refusals into advice.
-func explainOpenError(err error) error {
-	switch {
-	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("starting the CPU profiler: %w (vigil needs root or CAP_BPF+CAP_PERFMON; kernel.perf_event_paranoid or a security module may also forbid it)", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("starting the CPU profiler: this kernel lacks a needed BPF feature: %w", err)
-	}
-	return fmt.Errorf("starting the CPU profiler: %w", err)
-}
+// explainOpenError turns the kernel's refusals to start the CPU profiler
+// into advice, the agent's words.
+func explainOpenError(err error) error { return agent.ExplainProfilerError(err) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,15 +10,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/vigil-ebpf/vigil/cmd/vigil/internal/agent"
 	"github.com/vigil-ebpf/vigil/config"
 )
-
-// shutdownBudget is how long a stop may take: a final flush of every sink
-// and export, then detaching. SIGTERM from systemd or Kubernetes waits
-// longer than this before killing.
-const shutdownBudget = 4 * time.Second
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -50,7 +46,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	setupLog(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := startAgent(ctx, cfg, stdout)
+	a, err := agent.Start(ctx, cfg, agent.Options{Version: version, Stdout: stdout, OpenHooks: agentHooks})
+	var ce agent.ConfigError
+	if errors.As(err, &ce) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	slog.Info("stopping", "component", "agent")
-	return a.shutdown()
+	return a.Shutdown()
 }
 
 // loadConfig reads the file (or the defaults), applies --set overrides and

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -21,7 +21,7 @@ type sinkOpener struct {
 // openSinks builds every configured profile sink, each behind its own
 // bounded retry queue so one slow backend never holds up another. When one
 // can't be built, the ones already built are closed.
-func (a *agent) openSinks() error {
+func (a *Agent) openSinks() error {
 	raw, err := openEach(sinkOpeners(a.cfg.Sinks, a.sinkLog))
 	if err != nil {
 		return err

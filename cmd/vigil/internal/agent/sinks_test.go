@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func TestSinkLogLinesCarryEachAttributeOnce(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Sinks.Directory.Path = t.TempDir()
-	a := newAgent(cfg)
+	a := newAgent(cfg, Options{})
 	if err := a.openSinks(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,8 @@
-package main
+package agent
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"sort"
@@ -19,13 +18,13 @@ import (
 	"github.com/vigil-ebpf/vigil/profiler"
 )
 
-// agentExportConfig is the OTEL_* environment with the configuration file on top:
+// exportConfig is the OTEL_* environment with the configuration file on top:
 // the file can turn OTLP metrics off and set the Prometheus endpoint, the
 // console exporter and the interval (OTEL_METRIC_EXPORT_INTERVAL wins).
-func agentExportConfig(m config.Metrics, getenv func(string) string) (exporter.Config, error) {
+func exportConfig(m config.Metrics, getenv func(string) string) (exporter.Config, error) {
 	ec, err := exporter.ConfigFromEnv(getenv)
 	if err != nil {
-		return ec, usageError{err}
+		return ec, ConfigError{err}
 	}
 	if !m.OTLP {
 		ec.OTLP = nil
@@ -33,7 +32,7 @@ func agentExportConfig(m config.Metrics, getenv func(string) string) (exporter.C
 	if m.Prometheus != "" {
 		addr, err := exporter.LoopbackAddr(m.Prometheus)
 		if err != nil {
-			return ec, usagef("metrics.prometheus: %v", err)
+			return ec, ConfigError{fmt.Errorf("metrics.prometheus: %w", err)}
 		}
 		ec.Prometheus = addr
 	}
@@ -44,7 +43,7 @@ func agentExportConfig(m config.Metrics, getenv func(string) string) (exporter.C
 	return ec, nil
 }
 
-func (a *agent) startExport(ctx context.Context, stdout io.Writer) error {
+func (a *Agent) startExport(ctx context.Context) error {
 	ec := a.export
 	if ec.OTLP == nil && ec.Prometheus == "" && !ec.Console {
 		return nil
@@ -53,7 +52,7 @@ func (a *agent) startExport(ctx context.Context, stdout io.Writer) error {
 	for _, h := range a.hooks {
 		sources = append(sources, h)
 	}
-	prov, err := exporter.New(ctx, ec, sources, exporter.Options{Version: version, Console: stdout})
+	prov, err := exporter.New(ctx, ec, sources, exporter.Options{Version: a.opts.Version, Console: a.opts.Stdout})
 	if err != nil {
 		return fmt.Errorf("starting metric export: %w", err)
 	}
@@ -68,9 +67,9 @@ func (a *agent) startExport(ctx context.Context, stdout io.Writer) error {
 }
 
 // selfSource reports the agent's own counters as an exporter source.
-type selfSource struct{ a *agent }
+type selfSource struct{ a *Agent }
 
-func (a *agent) selfSource() selfSource { return selfSource{a} }
+func (a *Agent) selfSource() selfSource { return selfSource{a} }
 
 func (s selfSource) StartTime() time.Time { return s.a.start }
 
@@ -95,6 +94,13 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 	if s.a.sampler != nil && s.a.sampler.UnwindReport().Chosen == cpuprofile.StrategyTables {
 		out = append(out, unwindReadings(s.a.sampler.UnwindStats())...)
 	}
+	if s.a.sampler != nil && s.a.sampler.PythonReport().Chosen == cpuprofile.StrategyPythonFrames {
+		var unreadable map[string]uint64
+		if s.a.cont != nil {
+			unreadable = s.a.cont.PythonUnreadable()
+		}
+		out = append(out, pythonReadings(s.a.sampler.PythonStats(), unreadable)...)
+	}
 	if len(s.a.sinks) > 0 {
 		sent := hist.Reading{Name: profilesink.MetricExports, Unit: "{profile}", Description: "Profiles delivered, by sink."}
 		failed := hist.Reading{Name: profilesink.MetricExportFailures, Unit: "{attempt}", Description: "Profile deliveries that failed (each retry counts), by sink."}
@@ -108,7 +114,7 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 				"full": c.DroppedFull, "expired": c.DroppedExpired, "rejected": c.DroppedRejected, "shutdown": c.DroppedShutdown,
 			} {
 				dropped.Counters = append(dropped.Counters, hist.CounterSeries{
-					Attrs: map[string]string{profilesink.AttrSink: q.Name(), "reason": reason}, Value: n})
+					Attrs: map[string]string{profilesink.AttrSink: q.Name(), hist.AttrReason: reason}, Value: n})
 			}
 		}
 		out = append(out, sent, failed, dropped)
@@ -129,7 +135,7 @@ func lostReading(lost map[string]uint64) hist.Reading {
 	reasons := append([]string(nil), cpuprofileReasons()...)
 	sort.Strings(reasons)
 	for _, reason := range reasons {
-		r.Counters = append(r.Counters, hist.CounterSeries{Attrs: map[string]string{"reason": reason}, Value: lost[reason]})
+		r.Counters = append(r.Counters, hist.CounterSeries{Attrs: map[string]string{hist.AttrReason: reason}, Value: lost[reason]})
 	}
 	return r
 }
@@ -139,7 +145,7 @@ func (s selfSource) selfCounters() map[string]float64 {
 	rs, _ := s.Read()
 	out := flattenCounters(rs)
 	for _, st := range s.Stats() {
-		out[fmt.Sprintf("vigil.bpf.run.duration{%s}", st.Program)] = float64(st.RunTimeNs) / 1e9
+		out[fmt.Sprintf("%s{%s}", exporter.MetricRunDuration, st.Program)] = float64(st.RunTimeNs) / 1e9
 	}
 	return out
 }
@@ -170,6 +176,26 @@ func selfKey(name string, attrs map[string]string) string {
 
 func cpuprofileReasons() []string { return cpuprofile.LostReasons[:] }
 
+// pythonReadings are the Python walker's processes and frames.
+func pythonReadings(st cpuprofile.PythonStats, unreadable map[string]uint64) []hist.Reading {
+	procs := hist.Reading{Name: profiler.MetricPythonProcesses, Unit: "{process}", Description: "CPython processes whose frames are walked, by version."}
+	for _, v := range st.SortedVersions() {
+		procs.Gauges = append(procs.Gauges, hist.CounterSeries{Attrs: map[string]string{"version": v}, Value: uint64(st.Versions[v])})
+	}
+	bad := hist.Reading{Name: profiler.MetricPythonUnreadable, Unit: "{frame}", Description: "Python frames that could not be named, by reason."}
+	if len(unreadable) == 0 {
+		unreadable = map[string]uint64{"none": 0}
+	}
+	for _, k := range slices.Sorted(maps.Keys(unreadable)) {
+		bad.Counters = append(bad.Counters, hist.CounterSeries{Attrs: map[string]string{hist.AttrReason: k}, Value: unreadable[k]})
+	}
+	out := []hist.Reading{counter(profiler.MetricPythonFrames, "{frame}", "Python frames recorded.", nil, st.Frames), bad}
+	if len(procs.Gauges) > 0 {
+		out = append(out, procs)
+	}
+	return out
+}
+
 // unwindReadings are the table unwinder's counters and its memory.
 func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
 	by := func(name, unit, desc, key string, m map[string]uint64) hist.Reading {
@@ -186,8 +212,8 @@ func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
 	}
 	return []hist.Reading{
 		by(profiler.MetricUnwindFrames, "{frame}", "User stack frames walked, by method: table rule or frame pointer (and why a frame fell back to it).", "method", st.Frames),
-		by(profiler.MetricUnwindTruncated, "{stack}", "User stacks that ended before their outermost frame, by reason.", "reason", st.Truncated),
-		by(profiler.MetricUnwindUnsupported, "{row}", "Unwind table rows vigil can't execute, by reason; a walk that reaches one stops there.", "reason", unsupported),
+		by(profiler.MetricUnwindTruncated, "{stack}", "User stacks that ended before their outermost frame, by reason.", hist.AttrReason, st.Truncated),
+		by(profiler.MetricUnwindUnsupported, "{row}", "Unwind table rows vigil can't execute, by reason; a walk that reaches one stops there.", hist.AttrReason, unsupported),
 		by(profiler.MetricUnwindTables, "{file}", "Files whose unwind tables were built, had none (frame pointers), did not fit the budget, or failed.", "result", tables),
 		{Name: profiler.MetricUnwindTableBytes, Unit: "By", Description: "BPF memory of the unwind tables: in use and reserved (profiler.unwind_table_bytes).",
 			Gauges: []hist.CounterSeries{{Attrs: map[string]string{"use": "used"}, Value: st.TableBytes}, {Attrs: map[string]string{"use": "reserved"}, Value: st.TableCapacity},

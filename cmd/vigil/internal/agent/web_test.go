@@ -1,8 +1,7 @@
-package main
+package agent
 
 import (
 	"context"
-	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -26,20 +25,14 @@ func TestWebViewFollowsTheExporterConfiguration(t *testing.T) {
 			"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": freePort(t)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_METRICS_EXPORTER"} {
-				t.Setenv(k, "")
-			}
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
 			cfg := config.Default()
 			cfg.Profiler.Enabled, cfg.Latency.Enabled = false, false
 			cfg.Web.Listen = "127.0.0.1:0"
-			a, err := startAgent(context.Background(), cfg, io.Discard)
+			a, err := Start(context.Background(), cfg, Options{Getenv: func(k string) string { return tc.env[k] }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer a.shutdown()
+			defer a.Shutdown()
 			if got := a.local != nil; got != tc.web {
 				t.Errorf("web view on = %v, want %v", got, tc.web)
 			}

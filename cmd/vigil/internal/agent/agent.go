@@ -1,4 +1,13 @@
-package main
+// Package agent is `vigil run` without its flags: it starts the CPU
+// profiler and continuous profiles, the latency hooks, the metric exporters,
+// the profile sinks and the web view from a configuration, feeds them, and
+// flushes and closes them on shutdown. The command parses flags and the
+// configuration file, installs the logger and waits for a signal.
+//
+// It lives under cmd/vigil because it wires together packages that must not
+// import each other (profiler and exporter) and has no user besides the
+// binary; being a package of its own, it is tested without building it.
+package agent
 
 import (
 	"context"
@@ -8,9 +17,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
+	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	"github.com/vigil-ebpf/vigil/config"
 	"github.com/vigil-ebpf/vigil/exporter"
@@ -19,10 +28,11 @@ import (
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
 
-// agent is a running `vigil run`: the sampler and continuous profiler, the
+// Agent is a running `vigil run`: the sampler and continuous profiler, the
 // latency hooks, the metric exporters, the profile sinks and the web view.
-type agent struct {
+type Agent struct {
 	cfg     config.Config
+	opts    Options
 	log     *slog.Logger // the agent's own lines: component=agent
 	sinkLog *slog.Logger // handed to the sinks, which add their own attributes
 	start   time.Time
@@ -32,7 +42,7 @@ type agent struct {
 	cont     *profiler.Continuous
 	contDone chan error
 
-	hooks    []latencyProgram
+	hooks    []Hook
 	export   exporter.Config // the metric exporters, parsed once from OTEL_* and the file
 	provider *exporter.Provider
 	sinks    profilesink.Fanout
@@ -40,6 +50,40 @@ type agent struct {
 	stats    io.Closer  // holds the kernel's BPF run statistics on, when asked
 	cancel   context.CancelFunc
 }
+
+// Hook is an attached latency hook as the agent reads it.
+type Hook interface {
+	exporter.Source
+	exporter.StatsSource
+	Close() error
+}
+
+// Options are what the agent takes from the command rather than the
+// configuration.
+type Options struct {
+	Version string    // service.version of the exported metrics
+	Stdout  io.Writer // where the console exporter writes
+	// OpenHooks attaches the latency hooks latency.hooks names, logging
+	// through log; a hook that can't attach is left out with a warning.
+	// The command holds the adapters, which its latency and check commands
+	// share. Nil opens none.
+	OpenHooks func(l config.Latency, log *slog.Logger) []Hook
+	// Getenv reads the OTEL_* environment; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// ConfigError marks a start refused because of the configuration or the
+// OTEL_* environment, before anything was opened: the command exits with
+// its usage code.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// ShutdownBudget is how long a stop may take: a final flush of every sink
+// and export, then detaching. SIGTERM from systemd or Kubernetes waits
+// longer than this before killing.
+const ShutdownBudget = 4 * time.Second
 
 // Memory: the symbolizer's byte budget in the agent, and the soft limit
 // the Go runtime is asked to keep the heap under (unless GOMEMLIMIT is set),
@@ -49,22 +93,22 @@ const (
 	agentMemoryLimit = 128 << 20
 )
 
-// startAgent opens everything the configuration asks for. A latency hook
-// that can't attach is disabled with a warning; a profiler that can't
-// start, a sink or a listener that can't be set up, stops the start.
-func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ *agent, err error) {
-	a := newAgent(cfg)
+// Start opens everything the configuration asks for. A latency hook that
+// can't attach is disabled with a warning; a profiler that can't start, a
+// sink or a listener that can't be set up, stops the start. The agent runs
+// until ctx ends or Shutdown.
+func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Agent, err error) {
+	a := newAgent(cfg, opts)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(agentMemoryLimit)
 	}
-	ctx, cancel := context.WithCancel(parent)
-	a.cancel = cancel
+	ctx, a.cancel = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
 			a.closeAll()
 		}
 	}()
-	if a.export, err = agentExportConfig(cfg.Metrics, os.Getenv); err != nil {
+	if a.export, err = exportConfig(cfg.Metrics, a.opts.Getenv); err != nil {
 		return nil, err
 	}
 	if err := a.openSinks(); err != nil {
@@ -76,17 +120,17 @@ func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ 
 		}
 	}
 	if cfg.Metrics.BPFStats {
-		if a.stats, err = enableRunStats(); err != nil {
+		if a.stats, err = attach.EnableRunStats(); err != nil {
 			return nil, fmt.Errorf("metrics.bpf_stats: %w", err)
 		}
 	}
-	if cfg.Latency.Enabled {
-		a.openHooks()
+	if cfg.Latency.Enabled && a.opts.OpenHooks != nil {
+		a.hooks = a.opts.OpenHooks(cfg.Latency, a.log)
 	}
 	if err := a.openWeb(); err != nil {
 		return nil, err
 	}
-	if err := a.startExport(ctx, stdout); err != nil {
+	if err := a.startExport(ctx); err != nil {
 		return nil, err
 	}
 	a.run(ctx)
@@ -95,12 +139,18 @@ func startAgent(parent context.Context, cfg config.Config, stdout io.Writer) (_ 
 
 // newAgent is an agent with nothing opened yet, logging through the
 // logger installed now.
-func newAgent(cfg config.Config) *agent {
+func newAgent(cfg config.Config, opts Options) *Agent {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
 	base := slog.Default()
-	return &agent{cfg: cfg, log: base.With("component", "agent"), sinkLog: base, start: time.Now(), cancel: func() {}}
+	return &Agent{cfg: cfg, opts: opts, log: base.With("component", "agent"), sinkLog: base, start: time.Now(), cancel: func() {}}
 }
 
-func (a *agent) openProfiler() error {
+func (a *Agent) openProfiler() error {
 	pids := make([]uint32, len(a.cfg.Profiler.PIDs))
 	for i, p := range a.cfg.Profiler.PIDs {
 		pids[i] = uint32(p)
@@ -108,10 +158,10 @@ func (a *agent) openProfiler() error {
 	drain := time.Second
 	s, err := cpuprofile.Open(cpuprofile.Options{
 		Frequency: a.cfg.Profiler.Frequency, PIDs: pids, IncludeIdle: a.cfg.Profiler.IncludeIdle, DrainInterval: drain,
-		Unwind: a.cfg.Profiler.Unwind, UnwindTableBytes: int64(a.cfg.Profiler.UnwindTableBytes),
+		Unwind: a.cfg.Profiler.Unwind, UnwindTableBytes: int64(a.cfg.Profiler.UnwindTableBytes), NoPython: !a.cfg.Profiler.Python,
 	})
 	if err != nil {
-		return explainOpenError(err)
+		return ExplainProfilerError(err)
 	}
 	a.sampler = s
 	// Half the symbolizer's default budget: the agent shares its memory
@@ -131,28 +181,8 @@ func (a *agent) openProfiler() error {
 	return nil
 }
 
-func (a *agent) openHooks() {
-	skip := map[string]bool{}
-	for _, s := range a.cfg.Latency.SkipStrategies {
-		skip[s] = true
-	}
-	hooks, err := selectHooks(strings.Join(a.cfg.Latency.Hooks, ","))
-	if err != nil {
-		// Validated with the configuration; nothing to attach otherwise.
-		a.log.Warn("latency hooks disabled", "err", err)
-		return
-	}
-	progs, err := openHooks(hooks, hookOptions{
-		scale: int32(a.cfg.Latency.Scale), skip: skip, byProcess: a.cfg.Latency.ByProcess, maxSeries: a.cfg.Latency.MaxSeries,
-	}, a.log)
-	if err != nil && len(progs) == 0 {
-		a.log.Warn("no latency hook could attach", "err", err)
-	}
-	a.hooks = progs
-}
-
 // run starts the continuous profiler; its last flush happens when ctx ends.
-func (a *agent) run(ctx context.Context) {
+func (a *Agent) run(ctx context.Context) {
 	if a.cont == nil {
 		return
 	}
@@ -161,7 +191,7 @@ func (a *agent) run(ctx context.Context) {
 }
 
 // emit hands one interval's profiles to every sink without blocking.
-func (a *agent) emit(groups []profiler.Group) {
+func (a *Agent) emit(groups []profiler.Group) {
 	if len(groups) == 0 {
 		return
 	}
@@ -175,12 +205,12 @@ func (a *agent) emit(groups []profiler.Group) {
 	}
 }
 
-// shutdown flushes and stops everything within shutdownBudget. A backend
+// Shutdown flushes and stops everything within ShutdownBudget. A backend
 // that can't take the final flush loses that data (counted and logged),
 // which is no reason to fail the exit: only releasing the kernel's and the
 // system's resources can fail it.
-func (a *agent) shutdown() error {
-	deadline := time.Now().Add(shutdownBudget)
+func (a *Agent) Shutdown() error {
+	deadline := time.Now().Add(ShutdownBudget)
 	a.cancel()
 	if a.contDone != nil {
 		select {
@@ -213,14 +243,14 @@ func (a *agent) shutdown() error {
 	return a.closeAll()
 }
 
-func (a *agent) warnIf(what string, err error) {
+func (a *Agent) warnIf(what string, err error) {
 	if err != nil {
 		a.log.Warn(what+" failed", "err", err)
 	}
 }
 
 // closeAll releases kernel objects and listeners (no flushing).
-func (a *agent) closeAll() error {
+func (a *Agent) closeAll() error {
 	a.cancel()
 	var errs []error
 	if a.local != nil {
@@ -229,7 +259,9 @@ func (a *agent) closeAll() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	errs = append(errs, a.sinks.Close(ctx))
 	cancel()
-	errs = append(errs, closeAll(a.hooks))
+	for _, h := range a.hooks {
+		errs = append(errs, h.Close())
+	}
 	if a.stats != nil {
 		errs = append(errs, a.stats.Close())
 	}

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -29,12 +29,12 @@ const webRefresh = 5 * time.Second
 // the parsed exporter configuration says: OTEL_METRICS_EXPORTER=none with an
 // endpoint set exports nothing, so the view must run. The console exporter
 // is a debugging aid, not a destination.
-func (a *agent) webWanted() bool {
+func (a *Agent) webWanted() bool {
 	elsewhere := len(a.sinks) > 0 || a.export.OTLP != nil || a.export.Prometheus != ""
 	return a.cfg.Web.Enabled.On(!elsewhere)
 }
 
-func (a *agent) openWeb() error {
+func (a *Agent) openWeb() error {
 	if !a.webWanted() {
 		return nil
 	}
@@ -52,7 +52,7 @@ func (a *agent) openWeb() error {
 }
 
 // refresh feeds the store with histograms and counters until stopped.
-func (v *localView) refresh(a *agent) {
+func (v *localView) refresh(a *Agent) {
 	defer close(v.done)
 	t := time.NewTicker(webRefresh)
 	defer t.Stop()
@@ -66,7 +66,7 @@ func (v *localView) refresh(a *agent) {
 	}
 }
 
-func (v *localView) readOnce(a *agent) {
+func (v *localView) readOnce(a *Agent) {
 	now := time.Now()
 	for _, h := range a.hooks {
 		if r, err := h.Read(); err == nil {
