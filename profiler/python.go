@@ -155,6 +155,12 @@ func (n *PythonNamer) forgetLocked(pid uint32) {
 	n.res.Forget(pid)
 }
 
+func (n *PythonNamer) count(reason string) {
+	n.mu.Lock()
+	n.unreadable[reason]++
+	n.mu.Unlock()
+}
+
 // Unreadable returns the frames that could not be named so far, by reason.
 func (n *PythonNamer) Unreadable() map[string]uint64 {
 	n.mu.Lock()
@@ -206,8 +212,9 @@ func (b *Builder) pythonLocation(pid uint32, pp cpuprofile.PythonProcess, f cpup
 		}
 	case "depth_limit":
 		line = profile.Line{Function: b.function("[python stack truncated: depth_limit]", "")}
-	default:
+	default: // the walker could not read the frame or its code
 		b.stats.PythonUnreadable++
+		b.py.count(f.Mark)
 		line = profile.Line{Function: b.function(pyUnreadable, "")}
 	}
 	// Offsets on the same line are one location, as pprof shows them.

@@ -100,6 +100,11 @@ func Open(opts Options) (*Profiler, error) {
 // tries the Python walker first, then goes on without it.
 func (p *Profiler) load(ncpu int, tables bool) error {
 	if !tables {
+		if p.opts.Skip[StrategyPythonOff] {
+			// Every strategy of the python hook forced off: like any
+			// other hook, nothing is left to load.
+			return fmt.Errorf("python: %s needs the table unwinder and %s was skipped", StrategyPythonFrames, StrategyPythonOff)
+		}
 		p.pythonReport = attach.Report{Hook: PythonHook, Chosen: StrategyPythonOff, Attempts: []attach.Attempt{
 			{Strategy: StrategyPythonFrames, Err: errors.New("needs the table unwinder (unwind: auto)")},
 			{Strategy: StrategyPythonOff}}}

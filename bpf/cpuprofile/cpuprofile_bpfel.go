@@ -53,6 +53,7 @@ type cpuprofileProc struct {
 type cpuprofilePyProc struct {
 	_                  structs.HostLayout
 	InterpHead         uint64
+	CodeType           uint64
 	Kind               uint16
 	InterpThreadsHead  uint16
 	TstateNext         uint16

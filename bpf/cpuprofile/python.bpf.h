@@ -50,9 +50,11 @@ enum py_kind {
 /* Frames whose code address is below 4096 are markers. */
 #define PY_MARK_UNREADABLE 1 /* the frame itself could not be read */
 #define PY_MARK_DEPTH 2      /* more frames than MAX_PY_FRAMES */
+#define PY_MARK_NOT_CODE 3   /* the frame's code is not a code object */
 
 struct py_proc {
 	__u64 interp_head; /* address of _PyRuntime.interpreters.head */
+	__u64 code_type;   /* address of PyCode_Type; 0: not checked */
 	__u16 kind;
 	__u16 interp_threads_head;
 	__u16 tstate_next;
@@ -335,6 +337,11 @@ static __always_inline int py_step(struct py_proc *pp, struct py_state *ps)
 		offset |= PY_ENTRY;
 	__u32 check = 0;
 	if (read_window(ps, code, pp->code_size)) {
+		// ob_type, right after the reference count.
+		if (pp->code_type && field64(ps, 8) != pp->code_type) {
+			push_py(ps, PY_MARK_NOT_CODE, PY_UNKNOWN_OFFSET, 0);
+			return 0;
+		}
 		__u64 h = 0xcbf29ce484222325ULL;
 		h = (h ^ field64(ps, pp->code_name)) * 0x100000001b3ULL;
 		h = (h ^ field64(ps, pp->code_filename)) * 0x100000001b3ULL;

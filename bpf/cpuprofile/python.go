@@ -28,6 +28,7 @@ const (
 const (
 	pyMarkUnreadable = 1
 	pyMarkDepth      = 2
+	pyMarkNotCode    = 3
 	pyMarkLimit      = 4096
 	pyEntry          = 0x80000000
 	pyOffsetMask     = 0x7fffffff
@@ -43,7 +44,8 @@ type PyFrame struct {
 	// native stack has one _PyEval_EvalFrameDefault frame per such group.
 	Entry bool
 	// Mark is "" for a real frame, else why there is none: "unreadable"
-	// (the frame's memory could not be read) or "depth_limit".
+	// (the frame's memory could not be read), "not_code" (its code is not
+	// a code object) or "depth_limit".
 	Mark string
 }
 
@@ -145,7 +147,10 @@ func pyProcValue(b *python.Binary, bias uint64) (cpuprofilePyProc, error) {
 	if l.FrameOwner != python.NoOffset {
 		v.FrameSize = max(v.FrameSize, l.FrameOwner+1)
 	}
-	v.CodeSize = windowFor(8, l.CodeName, l.CodeFilename, l.CodeLineTable, l.CodeFirstLineNo)
+	if b.CodeType != 0 {
+		v.CodeType = b.CodeType + bias
+	}
+	v.CodeSize = windowFor(8, 8, l.CodeName, l.CodeFilename, l.CodeLineTable, l.CodeFirstLineNo) // 8: ob_type
 	if v.FrameSize > pyWindow || v.CodeSize > pyWindow {
 		return v, fmt.Errorf("CPython %s: fields past the %d bytes BPF reads", b.Version, pyWindow)
 	}
@@ -252,6 +257,8 @@ func decodePyStack(raw *cpuprofilePystack) []PyFrame {
 			out[i].Mark = "unreadable"
 		case f.Code == pyMarkDepth:
 			out[i].Mark = "depth_limit"
+		case f.Code == pyMarkNotCode:
+			out[i].Mark = "not_code"
 		case f.Code < pyMarkLimit:
 			out[i].Mark = "unknown"
 		}
