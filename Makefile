@@ -45,7 +45,9 @@ setup:
 
 # Every test, after the set-up and 'backends' (in that order, also under -j).
 # End-to-end tests start their own servers from the binaries that 'backends'
-# builds into .cache/bin. The deployment tests are a module of their own
+# builds into .cache/bin. The Python profiling tests take two interpreters
+# from Debian's archive into .cache/pythons the first time (internal/pythons;
+# about 20 MB). The deployment tests are a module of their own
 # (deploy/go.mod keeps their dependencies out of the agent's), which the root
 # ./... skips, so they run in a step of their own.
 test:
