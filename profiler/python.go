@@ -208,7 +208,7 @@ func (b *Builder) pythonLocation(pid uint32, pp cpuprofile.PythonProcess, f cpup
 			b.stats.PythonUnreadable++
 			line = profile.Line{Function: b.function(pyUnreadable, "")}
 		} else {
-			line = profile.Line{Function: b.function(fr.Function, fr.File), Line: int64(fr.Line)}
+			line = profile.Line{Function: b.pythonFunction(fr.Function, fr.File), Line: int64(fr.Line)}
 		}
 	case "depth_limit":
 		line = profile.Line{Function: b.function("[python stack truncated: depth_limit]", "")}
@@ -228,6 +228,27 @@ func (b *Builder) pythonLocation(pid uint32, pp cpuprofile.PythonProcess, f cpup
 	b.pyLocs[key] = loc
 	b.prof.Location = append(b.prof.Location, loc)
 	return loc
+}
+
+// pythonFunction is a Python function. Its system name is file-qualified,
+// so it differs from the name: pprof takes a function whose two names are
+// equal for one not demangled yet, and would cut "<module>" (or
+// "<lambda>", "<listcomp>") down to nothing as if it were a C++ template.
+func (b *Builder) pythonFunction(name, file string) *profile.Function {
+	key := funcKey{name, file}
+	if f, ok := b.funcs[key]; ok {
+		return f
+	}
+	f := b.function(name, file)
+	f.SystemName = file + ":" + name
+	return f
+}
+
+// pythonUnknown is an unreadable frame of a process no longer known.
+func (b *Builder) pythonUnknown() *profile.Location {
+	b.stats.PythonUnreadable++
+	b.py.count("process_unknown")
+	return b.synthetic(pyUnreadable)
 }
 
 // pythonMapping is the one mapping of a CPython version's frames, named
@@ -253,9 +274,14 @@ func (b *Builder) pythonMapping(pp cpuprofile.PythonProcess) *profile.Mapping {
 // of the native frames.
 func (b *Builder) userWithPython(stack []*profile.Location, s *cpuprofile.Sample) []*profile.Location {
 	pp, ok := b.py.src.PythonProcess(s.PID)
-	if !ok || len(s.Python) == 0 {
+	if !ok {
+		// Recorded, but what the process ran is no longer known: its
+		// frames can't be named, and say so.
 		for j := range s.User {
 			stack = appendLoc(stack, b.userLocs[s.PID][callSite(s.User, j)])
+		}
+		for range s.Python {
+			stack = append(stack, b.pythonUnknown())
 		}
 		return stack
 	}

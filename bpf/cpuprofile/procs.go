@@ -41,13 +41,17 @@ type registry struct {
 	// pyProcs is the py_procs map when Python frames are walked, else nil.
 	pyProcs *ebpf.Map
 
-	mu       sync.Mutex
-	files    map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
-	regs     map[uint32]*procReg
-	python   map[uint32]*pythonProc
-	failed   map[uint32]time.Time // last failed registration, to retry at most once a second
-	lastSwep time.Time
-	stats    unwindCounters
+	mu     sync.Mutex
+	files  map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"
+	regs   map[uint32]*procReg
+	python map[uint32]*pythonProc
+	// pythonGone are CPython processes that exited, kept a little;
+	// pythonFound counts those found since the start, by version.
+	pythonGone  map[uint32]*goneProcess
+	pythonFound map[string]int
+	failed      map[uint32]time.Time // last failed registration, to retry at most once a second
+	lastSwep    time.Time
+	stats       unwindCounters
 }
 
 type regRequest struct {
@@ -91,7 +95,7 @@ func newRegistry(procs, seen *ebpf.Map, store *tableStore, procRoot string) *reg
 	r := &registry{
 		procs: procs, seen: seen, store: store, procRoot: procRoot,
 		files: map[string]*fileRef{}, regs: map[uint32]*procReg{}, failed: map[uint32]time.Time{},
-		python: map[uint32]*pythonProc{},
+		python: map[uint32]*pythonProc{}, pythonGone: map[uint32]*goneProcess{}, pythonFound: map[string]int{},
 	}
 	r.stats.unsupported = map[string]uint64{}
 	r.builder = newBuilder(r)
@@ -492,6 +496,7 @@ func (r *registry) sweep() {
 		return
 	}
 	r.lastSwep = time.Now()
+	r.ageGonePython()
 	for pid, at := range r.failed {
 		if time.Since(at) > time.Second {
 			delete(r.failed, pid)

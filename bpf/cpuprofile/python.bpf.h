@@ -21,6 +21,9 @@
 #define MAX_PY_FRAMES 96
 #define PY_FRAMES_PER_CALL 16
 #define MAX_PY_THREADS 64 /* thread states looked at to find a thread's own */
+/* How long a thread found without a thread state is taken to have none:
+ * short, as a process that lives 300 ms must not lose its first second. */
+#define PY_RECHECK_NS 20000000ULL
 #define PY_WINDOW 256     /* most bytes read of a frame or a code object */
 #define PY_NO_OFFSET 0xffff
 /* From 3.11 a thread's frames are pushed one after the other on its data
@@ -247,8 +250,9 @@ static __always_inline __u64 find_tstate(struct py_proc *pp, __u32 tid)
 		if (t->tstate && read_ptr(t->tstate + pp->tstate_thread_id) == fsbase)
 			return t->tstate;
 		// A thread without a thread state (not started by Python, or
-		// not yet attached) is looked for again once a second.
-		if (!t->tstate && now - t->checked_ns < 1000000000ULL)
+		// not attached yet: a new thread, an interpreter starting up) is
+		// looked for again after PY_RECHECK_NS.
+		if (!t->tstate && now - t->checked_ns < PY_RECHECK_NS)
 			return 0;
 	}
 	__u64 interp = read_ptr(pp->interp_head);

@@ -76,10 +76,27 @@ func (p *Profiler) PythonProcess(pid uint32) (PythonProcess, bool) {
 	defer p.reg.mu.Unlock()
 	pp := p.reg.python[pid]
 	if pp == nil {
+		if g, ok := p.reg.pythonGone[pid]; ok {
+			pp = g.proc
+		}
+	}
+	if pp == nil {
 		return PythonProcess{}, false
 	}
 	return pp.public(), true
 }
+
+// goneProcess is a CPython process that exited, kept for the drains that
+// still count its last samples.
+type goneProcess struct {
+	proc   *pythonProc
+	sweeps int // sweeps left before it is forgotten
+}
+
+// pythonGoneSweeps is how many sweeps an exited process is kept for: its
+// last samples may land in the buffer after the one the sweep that found
+// it dead drained.
+const pythonGoneSweeps = 2
 
 func (pp *pythonProc) public() PythonProcess {
 	b := pp.bin
@@ -200,23 +217,39 @@ func (r *registry) registerPython(pid uint32, found *pythonProc) {
 	}
 	r.mu.Lock()
 	r.python[pid] = found
+	delete(r.pythonGone, pid)
 	if old == nil {
 		r.stats.pythonProcesses++
+		r.pythonFound[versionKey(found.bin.Version)]++
 	}
 	r.mu.Unlock()
 }
 
-// forgetPython drops a process's Python entry (exit, exec).
+// forgetPython drops the py_procs entry of a process that exited; what
+// user space knows of it stays for pythonGoneSweeps more sweeps.
 func (r *registry) forgetPython(pid uint32) {
 	if r.pyProcs == nil {
 		return
 	}
 	r.mu.Lock()
-	_, ok := r.python[pid]
+	pp, ok := r.python[pid]
 	delete(r.python, pid)
+	if ok {
+		r.pythonGone[pid] = &goneProcess{proc: pp, sweeps: pythonGoneSweeps}
+	}
 	r.mu.Unlock()
 	if ok {
 		_ = r.pyProcs.Delete(pid)
+	}
+}
+
+// ageGonePython forgets exited processes whose last samples have been
+// drained; called with r.mu held, once per sweep.
+func (r *registry) ageGonePython() {
+	for pid, g := range r.pythonGone {
+		if g.sweeps--; g.sweeps <= 0 {
+			delete(r.pythonGone, pid)
+		}
 	}
 }
 
@@ -266,12 +299,16 @@ func decodePyStack(raw *cpuprofilePystack) []PyFrame {
 	return out
 }
 
+func versionKey(v python.Version) string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
 // PythonStats is what the Python walker did so far.
 type PythonStats struct {
-	// Processes found to run CPython, by version ("3.11"); Failed counts
-	// interpreters found but not usable (an unsupported version).
-	Versions map[string]int
-	Failed   uint64
+	// Versions counts the CPython processes walked now, by version
+	// ("3.11"); Found those found since the start, exited ones included.
+	// Failed counts interpreters found but not usable (an unsupported
+	// version).
+	Versions, Found map[string]int
+	Failed          uint64
 	// Frames recorded; samples of CPython processes taken in a thread
 	// without a thread state; Python stacks that could not be stored.
 	Frames, NoThreadState, StacksLost, TailCallFailed uint64
@@ -279,13 +316,16 @@ type PythonStats struct {
 
 // PythonStats returns the Python walker's counters.
 func (p *Profiler) PythonStats() PythonStats {
-	s := PythonStats{Versions: map[string]int{}}
+	s := PythonStats{Versions: map[string]int{}, Found: map[string]int{}}
 	if p.reg == nil {
 		return s
 	}
 	p.reg.mu.Lock()
 	for _, pp := range p.reg.python {
-		s.Versions[fmt.Sprintf("%d.%d", pp.bin.Version.Major, pp.bin.Version.Minor)]++
+		s.Versions[versionKey(pp.bin.Version)]++
+	}
+	for v, n := range p.reg.pythonFound {
+		s.Found[v] = n
 	}
 	s.Failed = p.reg.stats.pythonFailed
 	p.reg.mu.Unlock()
@@ -297,9 +337,14 @@ func (p *Profiler) PythonStats() PythonStats {
 }
 
 // SortedVersions lists Versions' keys in order.
-func (s PythonStats) SortedVersions() []string {
-	out := make([]string, 0, len(s.Versions))
-	for v := range s.Versions {
+func (s PythonStats) SortedVersions() []string { return sortedKeys(s.Versions) }
+
+// SortedFound lists Found's keys in order.
+func (s PythonStats) SortedFound() []string { return sortedKeys(s.Found) }
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for v := range m {
 		out = append(out, v)
 	}
 	sort.Strings(out)

@@ -186,12 +186,12 @@ func printPythonSummary(w io.Writer, p *cpuprofile.Profiler, s *profiler.Session
 		}
 		return
 	}
-	if len(st.Versions) == 0 && st.Failed == 0 {
+	if len(st.Found) == 0 && st.Failed == 0 {
 		return
 	}
 	var procs []string
-	for _, v := range st.SortedVersions() {
-		procs = append(procs, fmt.Sprintf("%d on %s", st.Versions[v], v))
+	for _, v := range st.SortedFound() {
+		procs = append(procs, fmt.Sprintf("%d on %s", st.Found[v], v))
 	}
 	fmt.Fprintf(w, "vigil: python: processes %s, %d frames recorded", strings.Join(procs, ", "), st.Frames)
 	if u := countList(s.PythonUnreadable()); u != "" {

@@ -11,7 +11,7 @@ import (
 type Frame struct {
 	Function string // co_qualname (3.11+) or co_name
 	File     string // co_filename
-	Line     int    // 0 when unknown
+	Line     int    // the function's first line where the table has none; 0 when unknown
 }
 
 // UnknownOffset is the instruction offset the BPF side records when it could
@@ -27,12 +27,16 @@ type codeObject struct {
 	lines          lineTable
 }
 
-// line returns the line at byte offset off into the instructions, 0 when
-// unknown.
+// line returns the line at byte offset off into the instructions. Where
+// the table has none (the set-up bytes a closure starts with, an offset
+// past its end) or the offset is unknown, it is the function's first
+// line: a frame is always in its function. 0 only when that is unknown.
 func (c *codeObject) line(off uint32) int {
 	l := c.firstLine
 	if off != UnknownOffset {
-		l = c.lines.line(off)
+		if at := c.lines.line(off); at > 0 {
+			l = at
+		}
 	}
 	return int(max(l, 0))
 }

@@ -191,7 +191,7 @@ func TestVarint(t *testing.T) {
 
 func TestCodeLine(t *testing.T) {
 	c := &codeObject{firstLine: 42, lines: decodeLines(FrameObject310, []byte{4, 1, 2, 0x80}, 42)}
-	for off, want := range map[uint32]int{UnknownOffset: 42, 0: 43, 4: 0, 100: 0} {
+	for off, want := range map[uint32]int{UnknownOffset: 42, 0: 43, 4: 42, 100: 42} { // no line: the first
 		if got := c.line(off); got != want {
 			t.Errorf("offset %d: line %d, want %d", off, got, want)
 		}
