@@ -29,6 +29,17 @@ type Profiler struct {
 	// Python names the Python functions of CPython 3.9-3.13 processes
 	// (with unwind: auto).
 	Python bool `yaml:"python"`
+	// OffCPU adds off-CPU profiles: where threads block, and for how long.
+	OffCPU OffCPU `yaml:"off_cpu"`
+}
+
+// OffCPU configures off-CPU profiles, made beside the CPU profiles of
+// every process group from the scheduler's switches.
+type OffCPU struct {
+	Enabled bool `yaml:"enabled"`
+	// MinBlock is the shortest blocked interval recorded with its stacks;
+	// shorter ones are only counted, which keeps the cost per switch down.
+	MinBlock time.Duration `yaml:"min_block"`
 }
 
 // User stack walking modes of profiler.unwind.

@@ -25,6 +25,10 @@ func Default() Config {
 			// alone about 4.
 			UnwindTableBytes: 16 * MiB,
 			Python:           true,
+			// Off until the cost per context switch is measured on the
+			// kernels vigil supports. min_block matches the sampler's
+			// own default (a test keeps them equal).
+			OffCPU: OffCPU{Enabled: false, MinBlock: time.Microsecond},
 		},
 		Latency: Latency{
 			Enabled:        true,

@@ -18,6 +18,8 @@ func TestSetParsesLikeTheFile(t *testing.T) {
 		{"profiler.interval", "1m30s"},
 		{"profiler.include_idle", "true"},
 		{"profiler.pids", "1,22"},
+		{"profiler.off_cpu.enabled", "true"},
+		{"profiler.off_cpu.min_block", "50us"},
 		{"latency.hooks", "[read, tcp]"},
 		{"latency.skip_strategies", ""},
 		{"sinks.directory.max_bytes", "64MiB"},
@@ -40,6 +42,7 @@ func TestSetParsesLikeTheFile(t *testing.T) {
 	want.Profiler.Interval = 90 * time.Second
 	want.Profiler.IncludeIdle = true
 	want.Profiler.PIDs = []int{1, 22}
+	want.Profiler.OffCPU = OffCPU{Enabled: true, MinBlock: 50 * time.Microsecond}
 	want.Latency.Hooks = []string{"read", "tcp"}
 	want.Latency.SkipStrategies = []string{}
 	want.Sinks.Directory.MaxBytes = 64 * MiB
@@ -61,8 +64,10 @@ func TestSetErrors(t *testing.T) {
 		{"profiler.interval", "15", `profiler.interval: must be a duration such as 15s or 1m30s (got "15")`},
 		{"profiler.pids", "1,x", `profiler.pids[1]: must be an integer (got "x")`},
 		{"profiler.frequncy", "1", "unknown key profiler.frequncy (did you mean frequency?)"},
-		{"profiler", "1", "profiler: is a section: set one of its keys (enabled, frequency, interval, include_idle, pids, group_by, unwind, unwind_table_bytes, python)"},
+		{"profiler", "1", "profiler: is a section: set one of its keys (enabled, frequency, interval, include_idle, pids, group_by, unwind, unwind_table_bytes, python, off_cpu)"},
 		{"profiler.frequency.x", "1", "profiler.frequency.x: unknown key: profiler.frequency is a value, not a section"},
+		{"profiler.off_cpu", "true", "profiler.off_cpu: is a section: set one of its keys (enabled, min_block)"},
+		{"profiler.off_cpu.min_block", "1", `profiler.off_cpu.min_block: must be a duration such as 15s or 1m30s (got "1")`},
 		{"sinks.otlp.headers", "novalue", `sinks.otlp.headers: want name=value pairs separated by commas (got "novalue")`},
 		{"sinks.directory.max_bytes", "1.5GiB", `sinks.directory.max_bytes: "1.5GiB": must be a whole number of bytes`},
 		{"web.enabled", "on", `web.enabled: must be auto, true or false (got "on")`},

@@ -94,6 +94,10 @@ func (c *checker) profiler(p Profiler) {
 	if p.UnwindTableBytes > 1*GiB {
 		c.addf("profiler.unwind_table_bytes", "must be at most 1GiB (got %d)", p.UnwindTableBytes)
 	}
+	c.durRange("profiler.off_cpu.min_block", p.OffCPU.MinBlock, time.Nanosecond, time.Minute)
+	if p.OffCPU.Enabled && !p.Enabled {
+		c.addf("profiler.off_cpu.enabled", "needs profiler.enabled: true (off-CPU profiles come from the profiler)")
+	}
 }
 
 func (c *checker) latency(l Latency) {

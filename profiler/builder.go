@@ -21,11 +21,22 @@ type Symbolizer interface {
 	Kernel(addrs []uint64) []symbolizer.Location
 }
 
+// Kinds of profile, each named by its pprof default sample type: a CPU
+// profile weighs stacks by CPU time sampled, an off-CPU profile by the time
+// threads spent blocked there. Sinks tell them apart by the same name.
+const (
+	KindCPU    = "cpu"
+	KindOffCPU = "off_cpu"
+)
+
 // Builder accumulates samples into one profile.
 type Builder struct {
 	sym    Symbolizer
-	period int64 // nanoseconds of CPU time one sample stands for
+	kind   string // KindCPU or KindOffCPU
+	period int64  // nanoseconds of CPU time one sample stands for (1 off-CPU)
 	start  time.Time
+	// minBlock is the off-CPU threshold, named in the profile's comment.
+	minBlock time.Duration
 
 	prof     *profile.Profile
 	mappings map[mappingKey]*profile.Mapping
@@ -59,6 +70,12 @@ type Stats struct {
 	// "[python frame unreadable]"; PythonLost samples whose Python stack
 	// could not be stored.
 	PythonUnreadable, PythonLost uint64
+	// OffCPU accounts for blocked time in an off-CPU profile: what was
+	// recorded with its stacks, below the min-block threshold (counted
+	// only) and lost, by reason. Seen and the below and lost parts come
+	// from whole batches (Add), so a profile of one group out of many
+	// (AddSamples) has only its recorded part.
+	OffCPU cpuprofile.OffCPUTotals
 }
 
 type mappingKey struct {
@@ -87,16 +104,7 @@ type sampleKey struct {
 // NewBuilder starts an empty CPU profile sampled at hz.
 func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 	period := int64(time.Second) / int64(hz)
-	b := &Builder{
-		sym: sym, period: period, start: start,
-		mappings: map[mappingKey]*profile.Mapping{}, funcs: map[funcKey]*profile.Function{},
-		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
-		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
-		unmapped: map[uint32][]uint64{},
-		unnamed:  map[*profile.Mapping]bool{},
-		pyLocs:   map[pyLocKey]*profile.Location{},
-		stats:    Stats{Lost: map[string]uint64{}},
-	}
+	b := newBuilder(sym, KindCPU, period, start)
 	b.prof = &profile.Profile{
 		SampleType: []*profile.ValueType{
 			{Type: "samples", Unit: "count"},
@@ -105,10 +113,48 @@ func NewBuilder(sym Symbolizer, hz int, start time.Time) *Builder {
 		PeriodType:        &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
 		Period:            period,
 		TimeNanos:         start.UnixNano(),
-		DefaultSampleType: "cpu",
+		DefaultSampleType: KindCPU,
 	}
 	return b
 }
+
+// NewOffCPUBuilder starts an empty off-CPU profile: each stack weighs the
+// time its threads were blocked there (off_cpu/nanoseconds, the name
+// Pyroscope and the OpenTelemetry profiler use) and how many blocked
+// intervals that was (samples/count). The time is measured, not sampled,
+// so the period is 1 ns. minBlock is the sampler's threshold, below which
+// intervals were only counted; the profile's comment names it.
+func NewOffCPUBuilder(sym Symbolizer, minBlock time.Duration, start time.Time) *Builder {
+	b := newBuilder(sym, KindOffCPU, 1, start)
+	b.minBlock = minBlock
+	b.prof = &profile.Profile{
+		SampleType: []*profile.ValueType{
+			{Type: "samples", Unit: "count"},
+			{Type: "off_cpu", Unit: "nanoseconds"},
+		},
+		PeriodType:        &profile.ValueType{Type: "off_cpu", Unit: "nanoseconds"},
+		Period:            1,
+		TimeNanos:         start.UnixNano(),
+		DefaultSampleType: KindOffCPU,
+	}
+	return b
+}
+
+func newBuilder(sym Symbolizer, kind string, period int64, start time.Time) *Builder {
+	return &Builder{
+		sym: sym, kind: kind, period: period, start: start,
+		mappings: map[mappingKey]*profile.Mapping{}, funcs: map[funcKey]*profile.Function{},
+		locs: map[locKey]*profile.Location{}, samples: map[sampleKey]*profile.Sample{},
+		userLocs: map[uint32]map[uint64]*profile.Location{}, kernelLocs: map[uint64]*profile.Location{},
+		unmapped: map[uint32][]uint64{},
+		unnamed:  map[*profile.Mapping]bool{},
+		pyLocs:   map[pyLocKey]*profile.Location{},
+		stats:    Stats{Lost: map[string]uint64{}},
+	}
+}
+
+// Kind is KindCPU or KindOffCPU.
+func (b *Builder) Kind() string { return b.kind }
 
 // SetPython has the builder name the Python frames of samples with n.
 func (b *Builder) SetPython(n *PythonNamer) { b.py = n }
@@ -121,8 +167,13 @@ func (b *Builder) ForgetProcess(pid uint32) {
 }
 
 // Add symbolizes a drained batch and adds it to the profile, lost samples
-// included.
+// included: the CPU samples to a CPU profile, the off-CPU ones to an
+// off-CPU profile.
 func (b *Builder) Add(batch *cpuprofile.Batch) {
+	if b.kind == KindOffCPU {
+		b.addOffCPU(batch)
+		return
+	}
 	b.AddSamples(batch.Samples)
 	for reason, n := range batch.Lost {
 		b.stats.Lost[reason] += n
@@ -148,6 +199,7 @@ func (b *Builder) Stats() Stats {
 	for k, v := range b.stats.Lost {
 		s.Lost[k] = v
 	}
+	s.OffCPU = cloneOffCPU(b.stats.OffCPU)
 	pids := map[uint32]bool{}
 	for k := range b.samples {
 		if k.pid != 0 {
@@ -174,7 +226,9 @@ func (b *Builder) Profile(end time.Time) (*profile.Profile, error) {
 	for _, k := range keys {
 		p.Sample = append(p.Sample, b.samples[k])
 	}
-	if len(b.stats.Lost) > 0 {
+	if b.kind == KindOffCPU {
+		p.Comments = append(p.Comments, offCPUComment(b.stats.OffCPU, b.minBlock))
+	} else if len(b.stats.Lost) > 0 {
 		p.Comments = append(p.Comments, lostComment(b.stats.Lost))
 	}
 	if err := p.CheckValid(); err != nil {

@@ -23,11 +23,16 @@ const (
 	GroupPID        = "pid"        // one profile per process
 )
 
-// Group is one group's CPU profile over one interval.
+// Group is one group's profile of one kind over one interval. A group
+// whose processes were both on and off the CPU in the interval has two: its
+// CPU profile, then its off-CPU profile, with the same Service and Attrs.
+// Kind says which (as the profile's DefaultSampleType does), so a consumer
+// that knows only CPU profiles keeps working by skipping other kinds.
 type Group struct {
 	Service    string            // service name: the group's key, or OTEL_SERVICE_NAME when read
 	Attrs      map[string]string // resource attributes
 	Start, End time.Time
+	Kind       string // KindCPU or KindOffCPU
 	Profile    *profile.Profile
 }
 
@@ -40,6 +45,10 @@ type ContinuousOptions struct {
 	Proc          ProcReader
 	HostName      string
 	MaxProcesses  int // bound on remembered process metadata
+	// MinBlock is the sampler's off-CPU threshold, named in the off-CPU
+	// profiles. They are made whenever the sampler records off-CPU time
+	// (cpuprofile.Options.OffCPU): one per group with blocked threads.
+	MinBlock time.Duration
 }
 
 // ContinuousStats are cumulative counters of the continuous profiler.
@@ -47,8 +56,11 @@ type ContinuousStats struct {
 	Samples   uint64
 	Lost      map[string]uint64
 	Unnamed   uint64 // locations without a function name
-	Profiles  uint64 // group profiles emitted
+	Profiles  uint64 // group profiles emitted, of both kinds
 	Intervals uint64
+	// OffCPU is the sampler's accounting of blocked time: seen, recorded,
+	// below the threshold and lost by reason.
+	OffCPU cpuprofile.OffCPUTotals
 }
 
 // Continuous samples without end and emits one profile per process group
@@ -71,7 +83,8 @@ type Continuous struct {
 }
 
 type groupState struct {
-	b    *Builder
+	b    *Builder // CPU samples; nil when the group had none
+	off  *Builder // off-CPU samples; nil when the group had none
 	info ProcInfo // of the first process seen in the group
 	pids map[uint32]bool
 }
@@ -153,6 +166,7 @@ func (c *Continuous) Stats() ContinuousStats {
 	for k, v := range c.stats.Lost {
 		s.Lost[k] = v
 	}
+	s.OffCPU = cloneOffCPU(c.stats.OffCPU)
 	return s
 }
 
@@ -165,7 +179,11 @@ func (c *Continuous) drainOnce() error {
 	defer c.mu.Unlock()
 	for _, pid := range c.ann.takeExecs() {
 		for _, g := range c.groups {
-			g.b.ForgetProcess(pid)
+			for _, b := range []*Builder{g.b, g.off} {
+				if b != nil {
+					b.ForgetProcess(pid)
+				}
+			}
 		}
 		if c.py != nil {
 			c.py.Forget(pid)
@@ -178,11 +196,10 @@ func (c *Continuous) drainOnce() error {
 		c.stats.Lost[r] += n
 	}
 	for key, samples := range c.split(batch.Samples) {
-		g := c.groups[key.name]
-		if g == nil {
-			g = &groupState{b: NewBuilder(c.symbols, c.opts.Frequency, c.start), info: key.info, pids: map[uint32]bool{}}
+		g := c.group(key)
+		if g.b == nil {
+			g.b = NewBuilder(c.symbols, c.opts.Frequency, c.start)
 			g.b.SetPython(c.py)
-			c.groups[key.name] = g
 		}
 		for i := range samples {
 			g.pids[samples[i].PID] = true
@@ -190,7 +207,29 @@ func (c *Continuous) drainOnce() error {
 		}
 		g.b.AddSamples(samples)
 	}
+	AddOffCPUTotals(&c.stats.OffCPU, batch.OffCPUTotals)
+	for key, samples := range c.split(batch.OffCPU) {
+		g := c.group(key)
+		if g.off == nil {
+			g.off = NewOffCPUBuilder(c.symbols, c.opts.MinBlock, c.start)
+			g.off.SetPython(c.py)
+		}
+		for i := range samples {
+			g.pids[samples[i].PID] = true
+		}
+		g.off.AddSamples(samples)
+	}
 	return err
+}
+
+// group returns the state of a group, creating it. Called with c.mu held.
+func (c *Continuous) group(key groupKey) *groupState {
+	g := c.groups[key.name]
+	if g == nil {
+		g = &groupState{info: key.info, pids: map[uint32]bool{}}
+		c.groups[key.name] = g
+	}
+	return g
 }
 
 type groupKey struct {
@@ -268,13 +307,18 @@ func (c *Continuous) flush(end time.Time) []Group {
 	out := make([]Group, 0, len(names))
 	for _, name := range names {
 		g := c.groups[name]
-		p, err := g.b.Profile(end)
-		c.stats.Unnamed += g.b.stats.UnnamedFrame
-		if err != nil {
-			slog.Warn("dropping an invalid profile", "component", "profiler", "group", name, "err", err)
-			continue
+		for _, b := range []*Builder{g.b, g.off} {
+			if b == nil {
+				continue
+			}
+			p, err := b.Profile(end)
+			c.stats.Unnamed += b.stats.UnnamedFrame
+			if err != nil {
+				slog.Warn("dropping an invalid profile", "component", "profiler", "group", name, "kind", b.kind, "err", err)
+				continue
+			}
+			out = append(out, Group{Service: name, Attrs: c.attrs(g), Start: c.start, End: end, Kind: b.kind, Profile: p})
 		}
-		out = append(out, Group{Service: name, Attrs: c.attrs(g), Start: c.start, End: end, Profile: p})
 	}
 	c.stats.Profiles += uint64(len(out))
 	c.stats.Intervals++

@@ -13,11 +13,13 @@ import (
 // WriteFolded writes collapsed stacks, one "root;...;leaf count" line per
 // distinct stack, the format flame graph tools read. The first frame is the
 // thread's comm, so each program gets its own tower. Inlined calls are
-// frames of their own; counts are samples.
+// frames of their own; counts are samples in a CPU profile and nanoseconds
+// blocked in an off-CPU one.
 func WriteFolded(w io.Writer, p *profile.Profile) error {
+	vi := weightIndex(p)
 	lines := map[string]int64{}
 	for _, s := range p.Sample {
-		lines[foldedStack(s)] += s.Value[0]
+		lines[foldedStack(s)] += s.Value[vi]
 	}
 	keys := make([]string, 0, len(lines))
 	for k := range lines {

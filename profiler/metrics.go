@@ -6,6 +6,13 @@ const (
 	MetricSamplesLost   = "vigil.profile.samples.lost"   // {sample}, by reason: samples or stack parts not recorded
 	MetricUnnamedFrames = "vigil.profile.frames.unnamed" // {frame}: distinct frames without a function name
 
+	// Off-CPU profiles': blocked intervals and their time, by result
+	// (recorded with stacks, below the min-block threshold, lost), and the
+	// lost ones by reason.
+	MetricOffCPUIntervals = "vigil.profile.off_cpu.intervals" // {interval}, by result
+	MetricOffCPUTime      = "vigil.profile.off_cpu.time"      // ns, by result
+	MetricOffCPULost      = "vigil.profile.off_cpu.lost"      // ns, by reason: blocked time not recorded
+
 	// The table unwinder's.
 	MetricUnwindFrames      = "vigil.profile.unwind.frames"      // {frame}, by method: user frames walked with a table rule or the frame pointer
 	MetricUnwindTruncated   = "vigil.profile.unwind.truncated"   // {stack}, by reason: user stacks that ended before their outermost frame

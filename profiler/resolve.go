@@ -163,6 +163,9 @@ func (b *Builder) addSample(s *cpuprofile.Sample) {
 	for j := range s.Kernel {
 		stack = appendLoc(stack, b.kernelLocs[callSite(s.Kernel, j)])
 	}
+	if b.kind == KindOffCPU {
+		stack = trimTracing(stack)
+	}
 	if s.KernelLost {
 		stack = append(stack, b.synthetic("[kernel stack lost]"))
 	}
@@ -186,7 +189,13 @@ func (b *Builder) addSample(s *cpuprofile.Sample) {
 	if len(stack) == 0 {
 		return
 	}
-	b.count(stack, s.PID, s.TID, s.Comm, s.Count)
+	v := s.Count * uint64(b.period)
+	if b.kind == KindOffCPU {
+		v = s.OffCPUNanos
+		b.stats.OffCPU.Recorded += s.Count
+		b.stats.OffCPU.RecordedNanos += v
+	}
+	b.count(stack, s.PID, s.TID, s.Comm, s.Count, v)
 }
 
 func appendLoc(stack []*profile.Location, l *profile.Location) []*profile.Location {
@@ -199,10 +208,12 @@ func appendLoc(stack []*profile.Location, l *profile.Location) []*profile.Locati
 // addLost adds n samples that were dropped whole, under one synthetic frame
 // named after the reason, so the profile's total stays honest.
 func (b *Builder) addLost(reason string, n uint64) {
-	b.count([]*profile.Location{b.synthetic("[lost samples: " + reason + "]")}, 0, 0, "", n)
+	b.count([]*profile.Location{b.synthetic("[lost samples: " + reason + "]")}, 0, 0, "", n, n*uint64(b.period))
 }
 
-func (b *Builder) count(stack []*profile.Location, pid, tid uint32, comm string, n uint64) {
+// count adds n samples (CPU) or blocked intervals (off-CPU) of v
+// nanoseconds in all to a stack.
+func (b *Builder) count(stack []*profile.Location, pid, tid uint32, comm string, n, v uint64) {
 	ids := make([]string, len(stack))
 	for i, l := range stack {
 		ids[i] = strconv.FormatUint(l.ID, 10)
@@ -213,10 +224,10 @@ func (b *Builder) count(stack []*profile.Location, pid, tid uint32, comm string,
 	}
 	if s, ok := b.samples[key]; ok {
 		s.Value[0] += int64(n)
-		s.Value[1] += int64(n) * b.period
+		s.Value[1] += int64(v)
 		return
 	}
-	s := &profile.Sample{Location: stack, Value: []int64{int64(n), int64(n) * b.period}}
+	s := &profile.Sample{Location: stack, Value: []int64{int64(n), int64(v)}}
 	if pid != 0 || comm != "" {
 		s.Label = map[string][]string{"comm": {comm}}
 		s.NumLabel = map[string][]int64{"pid": {int64(pid)}, "tid": {int64(tid)}}

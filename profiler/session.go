@@ -37,6 +37,11 @@ type Session struct {
 	Frequency int
 	Interval  time.Duration                        // how often to drain
 	Progress  func(elapsed time.Duration, s Stats) // optional, called after each drain
+	// OffCPU makes an off-CPU profile of the batches' off-CPU samples
+	// instead of a CPU profile of their CPU samples; MinBlock is the
+	// sampler's threshold, named in the profile.
+	OffCPU   bool
+	MinBlock time.Duration
 
 	mu      sync.Mutex // guards builder between drains and Stats
 	builder *Builder
@@ -78,7 +83,11 @@ func (s *Session) PythonUnreadable() map[string]uint64 {
 // Run samples until ctx is done (or duration passes) and returns the profile.
 func (s *Session) Run(ctx context.Context, duration time.Duration) (*profile.Profile, error) {
 	start := time.Now()
-	s.builder = NewBuilder(s.Symbols, s.Frequency, start)
+	if s.OffCPU {
+		s.builder = NewOffCPUBuilder(s.Symbols, s.MinBlock, start)
+	} else {
+		s.builder = NewBuilder(s.Symbols, s.Frequency, start)
+	}
 	s.ann = announcements{prep: s.Symbols}
 	s.ann.watch(s.Sampler)
 	var warm *time.Ticker

@@ -2,6 +2,9 @@
 
 // CPU profiler: a perf_event program that runs on every CPU at the sampling
 // frequency and counts (process, thread, comm, kernel stack, user stack).
+// Off-CPU profiler (optional): a sched_switch program that records where a
+// thread blocks and, when it runs again, adds the time it was away to those
+// stacks (see offcpu_switch below).
 //
 // Counts and stacks are double-buffered: user space flips active_buf, waits
 // for programs already running to finish, then drains and clears the idle
@@ -27,6 +30,14 @@
 struct task_struct {
 	unsigned int flags;
 	void *stack;
+	int pid;
+	int tgid;
+	unsigned int __state;
+} __attribute__((preserve_access_index));
+
+/* Before 5.14 the field was "long state". */
+struct task_struct___pre514 {
+	long state;
 } __attribute__((preserve_access_index));
 
 struct bpf_perf_event_data;
@@ -148,7 +159,9 @@ const volatile bool python_frames = false;
 // The kernel has bpf_task_pt_regs (5.15).
 const volatile bool have_task_pt_regs = false;
 
-// Which buffer samples go to; flipped by user space before each drain.
+// The drain epoch: its low bit is the buffer samples go to. User space
+// increments it before each drain. Off-CPU intervals can span drains, so
+// they carry the epoch their stacks were stored in.
 volatile __u32 active_buf = 0;
 
 static __always_inline void count_lost(__u32 reason)
@@ -246,6 +259,25 @@ static __always_inline int record(void *ctx, void *stacks, void *counts,
 
 #include "unwind.bpf.h"
 #include "python.bpf.h"
+#include "offcpu.bpf.h"
+
+// saved_user_regs reads the registers the kernel saved on entry from user
+// mode, at the top of task's kernel stack.
+static __always_inline int saved_user_regs(struct task_struct *task, struct user_regs *out)
+{
+	void *saved;
+	if (have_task_pt_regs) {
+		saved = (void *)bpf_task_pt_regs(task);
+	} else {
+		// task_pt_regs() before 5.15: the pt_regs sit at the top of the
+		// THREAD_SIZE (16 KiB on x86-64 without KASAN) kernel stack.
+		void *stack = BPF_CORE_READ(task, stack);
+		if (!stack)
+			return -1;
+		saved = stack + 16384 - sizeof(struct user_regs);
+	}
+	return bpf_probe_read_kernel(out, sizeof(*out), saved);
+}
 
 // user_regs returns the registers the user code had when the sample hit:
 // the sample's own when it interrupted user mode, else those the kernel
@@ -259,24 +291,30 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct use
 		out->bp = regs->bp;
 		return 0;
 	}
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	void *saved;
-	if (have_task_pt_regs) {
-		saved = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	} else {
-		// task_pt_regs() before 5.15: the pt_regs sit at the top of the
-		// THREAD_SIZE (16 KiB on x86-64 without KASAN) kernel stack.
-		void *stack = BPF_CORE_READ(task, stack);
-		if (!stack)
-			return -1;
-		saved = stack + 16384 - sizeof(struct user_regs);
-	}
-	return bpf_probe_read_kernel(out, sizeof(*out), saved);
+	if (have_task_pt_regs)
+		return saved_user_regs(bpf_get_current_task_btf(), out);
+	return saved_user_regs((struct task_struct *)bpf_get_current_task(), out);
 }
 
-// finish stores the walked user stack and counts the sample; reason is
+// complete ends a walk: a CPU sample is counted, an off-CPU record written.
+static __always_inline int complete(struct unwind_state *st)
+{
+	if (st->mode == MODE_OFFCPU)
+		return offcpu_commit(st);
+	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
+}
+
+static __always_inline void count_ustack_lost(struct unwind_state *st, bool full)
+{
+	if (st->mode == MODE_OFFCPU)
+		off_count(full ? OFF_USTACK_FULL : OFF_USTACK_OTHER);
+	else
+		count_lost(full ? LOST_USTACK_FULL : LOST_USTACK_OTHER);
+}
+
+// finish stores the walked user stack and completes the walk; reason is
 // 0, -1 (complete) or why the walk stopped early.
-static __always_inline int finish(void *ctx, struct unwind_state *st, int reason)
+static __always_inline int finish(void *ctx, void *progs, struct unwind_state *st, int reason)
 {
 	if (reason > 0) {
 		// The marker has a slot of its own past MAX_USER_FRAMES, so a
@@ -312,13 +350,13 @@ static __always_inline int finish(void *ctx, struct unwind_state *st, int reason
 			st->key.ustack = STACK_HASHED;
 			st->key.uhash = st->hash;
 		} else {
-			count_lost(err == -E2BIG || err == -ENOMEM ? LOST_USTACK_FULL : LOST_USTACK_OTHER);
+			count_ustack_lost(st, err == -E2BIG || err == -ENOMEM);
 			st->key.ustack = STACK_LOST;
 		}
 	}
 	if (python_frames && bpf_map_lookup_elem(&py_procs, &st->key.pid)) {
-		__u32 zero = 0;
-		struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &zero);
+		__u32 slot = st->mode & 1;
+		struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &slot);
 		if (ps) {
 			ps->started = 0;
 			ps->frame = 0;
@@ -327,14 +365,14 @@ static __always_inline int finish(void *ctx, struct unwind_state *st, int reason
 			ps->stack.len = 0;
 			ps->stack.pid = st->key.pid;
 			ps->hash = (0xcbf29ce484222325ULL ^ st->key.pid) * 0x100000001b3ULL;
-			bpf_tail_call(ctx, &unwind_progs, 1);
+			bpf_tail_call(ctx, progs, 1);
 			count_lost(PY_TAIL_CALL_FAILED);
 		}
 	}
-	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
+	return complete(st);
 }
 
-// finish_python stores the walked Python stack and counts the sample.
+// finish_python stores the walked Python stack and completes the walk.
 static __always_inline int finish_python(struct unwind_state *st, struct py_state *ps)
 {
 	if (ps->stack.len > 0) {
@@ -352,17 +390,15 @@ static __always_inline int finish_python(struct unwind_state *st, struct py_stat
 	__u64 *n = bpf_map_lookup_elem(&counters, &slot);
 	if (n)
 		*n += ps->stack.len;
-	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
+	return complete(st);
 }
 
 // walk_python follows up to PY_FRAMES_PER_CALL Python frames, then
-// tail-calls itself; finish hands it the sample after the native walk.
-SEC("perf_event")
-int walk_python(struct bpf_perf_event_data *ctx)
+// tail-calls itself; finish hands it the walk after the native one.
+static __always_inline int walk_python_body(void *ctx, void *progs, __u32 slot)
 {
-	__u32 zero = 0;
-	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
-	struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &zero);
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
+	struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &slot);
 	if (!st || !ps)
 		return 0;
 	struct py_proc *pp = bpf_map_lookup_elem(&py_procs, &st->key.pid);
@@ -387,17 +423,15 @@ int walk_python(struct bpf_perf_event_data *ctx)
 			return finish_python(st, ps);
 		}
 	}
-	bpf_tail_call(ctx, &unwind_progs, 1);
+	bpf_tail_call(ctx, progs, 1);
 	count_lost(PY_TAIL_CALL_FAILED);
 	return finish_python(st, ps);
 }
 
 // walk_user unwinds up to FRAMES_PER_CALL frames, then tail-calls itself.
-SEC("perf_event")
-int walk_user(struct bpf_perf_event_data *ctx)
+static __always_inline int walk_user_body(void *ctx, void *progs, __u32 slot)
 {
-	__u32 zero = 0;
-	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
 	if (!st)
 		return 0;
 	struct proc *p = bpf_map_lookup_elem(&procs, &st->key.pid);
@@ -407,46 +441,43 @@ int walk_user(struct bpf_perf_event_data *ctx)
 		// process again in case its announcement was lost.
 		bpf_map_delete_elem(&seen, &st->key.pid);
 		push_frame(st, st->ip);
-		return finish(ctx, st, TRUNC_PROCESS_NOT_LOADED);
+		return finish(ctx, progs, st, TRUNC_PROCESS_NOT_LOADED);
 	}
 	int r = 0;
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < FRAMES_PER_CALL; i++) {
 		r = unwind_step(st, p);
 		if (r != 0)
-			return finish(ctx, st, r);
+			return finish(ctx, progs, st, r);
 		if (st->stack.len >= MAX_USER_FRAMES)
-			return finish(ctx, st, st->ip ? TRUNC_DEPTH : -1);
+			return finish(ctx, progs, st, st->ip ? TRUNC_DEPTH : -1);
 	}
-	bpf_tail_call(ctx, &unwind_progs, 0);
+	bpf_tail_call(ctx, progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
-	return finish(ctx, st, TRUNC_DEPTH);
+	return finish(ctx, progs, st, TRUNC_DEPTH);
 }
 
-// record_walked takes the kernel stack as before and hands the user stack to
-// walk_user, which counts the sample when its walk ends.
-static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 buf,
-					 __u32 pid, __u32 tid, bool kthread)
+// The walkers as programs of each entry point's type, with its own
+// program array and scratch slot.
+SEC("perf_event")
+int walk_python(struct bpf_perf_event_data *ctx) { return walk_python_body(ctx, &unwind_progs, MODE_CPU); }
+SEC("perf_event")
+int walk_user(struct bpf_perf_event_data *ctx) { return walk_user_body(ctx, &unwind_progs, MODE_CPU); }
+SEC("tp_btf/sched_switch")
+int offcpu_walk_python(__u64 *ctx) { return walk_python_body(ctx, &offcpu_progs, MODE_OFFCPU); }
+SEC("tp_btf/sched_switch")
+int offcpu_walk_user(__u64 *ctx) { return walk_user_body(ctx, &offcpu_progs, MODE_OFFCPU); }
+SEC("tracepoint/sched/sched_switch")
+int offcpu_tp_walk_python(void *ctx) { return walk_python_body(ctx, &offcpu_tp_progs, MODE_OFFCPU); }
+SEC("tracepoint/sched/sched_switch")
+int offcpu_tp_walk_user(void *ctx) { return walk_user_body(ctx, &offcpu_tp_progs, MODE_OFFCPU); }
+
+// start_walk sets st up to walk the user stack from regs.
+static __always_inline void start_walk(struct unwind_state *st, struct user_regs *regs, __u32 buf)
 {
-	__u32 zero = 0;
-	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
-	if (!st)
-		return 0;
-	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
-	void *counts = buf ? (void *)&counts_b : (void *)&counts_a;
-	__builtin_memset(&st->key, 0, sizeof(st->key));
-	st->key.pid = pid;
-	st->key.tid = tid;
-	st->key.ustack = STACK_NONE;
-	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
-	count_lost(COUNTER_SAMPLES);
-	st->key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
-	struct user_regs regs = {};
-	if (kthread || user_regs(ctx, &regs) != 0 || regs.ip == 0)
-		return count_sample(counts, &st->key);
-	st->ip = regs.ip;
-	st->sp = regs.sp;
-	st->bp = regs.bp;
+	st->ip = regs->ip;
+	st->sp = regs->sp;
+	st->bp = regs->bp;
 	st->hash = 0xcbf29ce484222325ULL;
 	st->buf = buf;
 	st->return_addr = 0;
@@ -456,10 +487,35 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	st->chunk_len = 0;
 	st->chunk_base = 0;
 	st->stack.len = 0;
+}
+
+// record_walked takes the kernel stack as before and hands the user stack to
+// walk_user, which counts the sample when its walk ends.
+static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 buf,
+					 __u32 pid, __u32 tid, bool kthread)
+{
+	__u32 slot = MODE_CPU;
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
+	if (!st)
+		return 0;
+	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
+	void *counts = buf ? (void *)&counts_b : (void *)&counts_a;
+	__builtin_memset(&st->key, 0, sizeof(st->key));
+	st->key.pid = pid;
+	st->key.tid = tid;
+	st->key.ustack = STACK_NONE;
+	st->mode = MODE_CPU;
+	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
+	count_lost(COUNTER_SAMPLES);
+	st->key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
+	struct user_regs regs = {};
+	if (kthread || user_regs(ctx, &regs) != 0 || regs.ip == 0)
+		return count_sample(counts, &st->key);
+	start_walk(st, &regs, buf);
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
 	push_frame(st, st->ip);
-	return finish(ctx, st, TRUNC_DEPTH);
+	return finish(ctx, &unwind_progs, st, TRUNC_DEPTH);
 }
 
 SEC("perf_event")
@@ -478,12 +534,133 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	if (!kthread && pid != 0)
 		announce(pid);
 
-	__u32 buf = active_buf;
+	__u32 buf = active_buf & 1;
 	if (unwind_tables)
 		return record_walked(ctx, buf, pid, tid, kthread);
 	if (buf)
 		return record(ctx, &stacks_b, &counts_b, pid, tid, kthread);
 	return record(ctx, &stacks_a, &counts_a, pid, tid, kthread);
+}
+
+// offcpu_out records where prev, a user thread of pid that just blocked,
+// leaves the CPU (current is prev): its kernel stack now, its user stack by
+// the walker, whose end writes the record.
+static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct *prev,
+				      __u32 pid, __u32 tid, __u64 now)
+{
+	__u32 slot = MODE_OFFCPU;
+	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
+	if (!st)
+		return 0;
+	announce(pid);
+	__u32 epoch = active_buf, buf = epoch & 1;
+	__builtin_memset(&st->key, 0, sizeof(st->key));
+	st->key.pid = pid;
+	st->key.tid = tid;
+	st->key.ustack = STACK_NONE;
+	st->mode = MODE_OFFCPU;
+	st->epoch = epoch;
+	st->buf = buf;
+	st->start = now;
+	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
+	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
+	st->key.kstack = off_stack_id(ctx, stacks, 0, OFF_KSTACK_COLLISION);
+	if (!unwind_tables) {
+		st->key.ustack = off_stack_id(ctx, stacks, BPF_F_USER_STACK, OFF_USTACK_COLLISION);
+		return offcpu_commit(st);
+	}
+	struct user_regs regs = {};
+	if (saved_user_regs(prev, &regs) != 0) {
+		off_count(OFF_NO_USER_REGS);
+		st->key.ustack = STACK_LOST;
+		return offcpu_commit(st);
+	}
+	if (regs.ip == 0) // a thread that never runs user code (io_uring worker)
+		return offcpu_commit(st);
+	start_walk(st, &regs, buf);
+	st->key.ustack = STACK_PENDING;
+	bpf_tail_call(ctx, progs, 0);
+	count_lost(UNW_TAIL_CALL_FAILED);
+	push_frame(st, st->ip);
+	return finish(ctx, progs, st, TRUNC_DEPTH);
+}
+
+// wanted says whether a thread of pid that left the CPU is one to record.
+static __always_inline bool wanted(struct task_struct *task, __u32 pid, __u32 tid)
+{
+	if (tid == 0 || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return false;
+	return !filter_pids || bpf_map_lookup_elem(&pid_filter, &pid);
+}
+
+// The task states that are waiting, not runnable: interruptible and
+// uninterruptible sleep, stopped, traced.
+#define TASK_WAITING 0xf
+
+static __always_inline unsigned int task_state(struct task_struct *p)
+{
+	if (bpf_core_field_exists(p->__state))
+		return BPF_CORE_READ(p, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
+}
+
+// offcpu_switch ends next's off-CPU interval and starts prev's, if prev
+// blocked. A preempted prev is still runnable: run-queue delay, not
+// off-CPU, and left alone.
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns();
+	offcpu_charge(next->pid, now);
+	if (preempt)
+		return 0;
+	// From 5.18 the tracepoint passes the state __schedule acted on;
+	// before, the task's own field is what it has (a wakeup racing with
+	// the switch may already have set it running: such a wait is short
+	// and goes unrecorded).
+	unsigned int state = have_prev_state ? (unsigned int)ctx[3] : task_state(prev);
+	if (!(state & TASK_WAITING))
+		return 0;
+	__u32 pid = prev->tgid, tid = prev->pid;
+	if (!wanted(prev, pid, tid))
+		return 0;
+	return offcpu_out(ctx, &offcpu_progs, prev, pid, tid, now);
+}
+
+/* The classic tracepoint's record; stable since 4.x. */
+struct sched_switch_rec {
+	__u64 common;
+	char prev_comm[TASK_COMM_LEN];
+	int prev_pid;
+	int prev_prio;
+	long prev_state;
+	char next_comm[TASK_COMM_LEN];
+	int next_pid;
+	int next_prio;
+};
+
+/* prev_state reports one state bit (TASK_REPORT), or TASK_REPORT_MAX
+ * (0x100) for a preempted task; these are the waiting ones, with
+ * TASK_REPORT_IDLE (0x80). */
+#define REPORT_WAITING 0x8f
+#define REPORT_PREEMPTED 0x100
+
+SEC("tracepoint/sched/sched_switch")
+int offcpu_tp_switch(struct sched_switch_rec *ctx)
+{
+	__u64 now = bpf_ktime_get_ns();
+	offcpu_charge(ctx->next_pid, now);
+	long state = ctx->prev_state;
+	if ((state & REPORT_PREEMPTED) || !(state & REPORT_WAITING))
+		return 0;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32, tid = ctx->prev_pid;
+	struct task_struct *prev = (struct task_struct *)bpf_get_current_task();
+	if (!wanted(prev, pid, tid))
+		return 0;
+	if (have_task_pt_regs)
+		prev = bpf_get_current_task_btf();
+	offcpu_out(ctx, &offcpu_tp_progs, prev, pid, tid, now);
+	return 0; // 1 would have the kernel also process the perf event
 }
 
 struct exec_args {

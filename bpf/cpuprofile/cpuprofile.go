@@ -1,5 +1,16 @@
 // Package cpuprofile samples the kernel and user stacks of every process
 // with a perf_event BPF program on each online CPU.
+//
+// With Options.OffCPU it also records off-CPU time: a sched_switch program
+// (the "offcpu" hook: tp_btf, else the classic tracepoint) records where a
+// user thread blocks (its kernel stack, and its user stack walked there
+// and then, in its own context, by the same table walker as CPU samples),
+// and when the thread runs again adds the time it was away to those stacks
+// (Batch.OffCPU, Sample.OffCPUNanos). Threads switched out while runnable
+// (preempted) are waiting for a CPU, which the run-queue histogram measures:
+// they are not off-CPU and are not recorded. Batch.OffCPUTotals accounts
+// for every interval: recorded, below Options.MinBlock, or lost by reason.
+// See offcpu.bpf.h for why the user stack is walked at switch-out.
 package cpuprofile
 
 import (
@@ -34,6 +45,15 @@ type Options struct {
 	// NoPython turns off walking CPython's frames (on with table unwinding).
 	NoPython bool
 	ProcRoot string // where /proc is; "/proc" when empty
+
+	OffCPU bool // also record off-CPU time on the scheduler switch
+	// NoCPU attaches no perf events: only off-CPU time is recorded
+	// (vigil profile --off-cpu). It implies OffCPU. The CPU sampler is
+	// loaded but not attached; Report says so.
+	NoCPU bool
+	// MinBlock: off-CPU intervals shorter than this are only counted;
+	// 0 = DefaultMinBlock.
+	MinBlock time.Duration
 }
 
 // Profiler owns the loaded program, its maps and one perf event per CPU.
@@ -60,6 +80,10 @@ type Profiler struct {
 	peeked       map[uint64]bool // Python stacks PeekPython showed since the last drain
 	lastCounters [counters]uint64
 	closed       sync.Once
+
+	spec *ebpf.CollectionSpec // what loaded, for the off-CPU programs
+	data *ebpf.Map            // .bss (active_buf), shared with them
+	off  *offCPU              // nil unless Options.OffCPU
 }
 
 // Open loads the program and starts sampling on every online CPU.
@@ -73,6 +97,9 @@ func Open(opts Options) (*Profiler, error) {
 	if err := validUnwind(opts.Unwind); err != nil {
 		return nil, err
 	}
+	if err := validOffCPU(&opts); err != nil {
+		return nil, err
+	}
 	cpus, err := onlineCPUs()
 	if err != nil {
 		return nil, err
@@ -84,6 +111,12 @@ func Open(opts Options) (*Profiler, error) {
 	p := &Profiler{opts: opts, ncpu: len(cpus)}
 	if err := p.loadWithStrategies(len(cpus)); err != nil {
 		return nil, err
+	}
+	if opts.OffCPU {
+		if err := p.openOffCPU(); err != nil {
+			p.closeObjects()
+			return nil, err
+		}
 	}
 	p.prepareTables(opts.PIDs)
 	if err := p.attachAll(cpus); err != nil {
@@ -132,6 +165,7 @@ func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 	}
 	stacks, counts := mapSizes(p.opts.Frequency, ncpu, p.opts.DrainInterval)
 	p.sizeUnwindMaps(spec, tables, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
+	stacks = p.sizeOffCPUMaps(spec, stacks)
 	p.sizePythonMaps(spec, py, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
 	if err := spec.Variables["unwind_tables"].Set(tables); err != nil {
 		return err
@@ -173,42 +207,51 @@ func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 		}
 	}
 	p.tables = tables
+	p.spec = spec
 	return nil
 }
 
 // loadObjects loads the maps and programs; with frame pointers the table
 // walker is not loaded at all, so a kernel whose verifier refuses it still
-// profiles.
+// profiles. The off-CPU programs are loaded later, by their own strategies.
 func (p *Profiler) loadObjects(spec *ebpf.CollectionSpec, tables, py bool) error {
-	if tables && py {
-		return spec.LoadAndAssign(&p.objs, nil)
+	type base struct {
+		cpuprofileMaps
+		cpuprofileVariables
+		Data        *ebpf.Map     `ebpf:".bss"`
+		ProcessExec *ebpf.Program `ebpf:"process_exec"`
+		ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
 	}
-	if tables {
+	var b base
+	var walkUser, walkPython *ebpf.Program
+	switch {
+	case tables && py:
 		var objs struct {
-			cpuprofileMaps
-			cpuprofileVariables
-			ProcessExec *ebpf.Program `ebpf:"process_exec"`
-			ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
-			WalkUser    *ebpf.Program `ebpf:"walk_user"`
+			base
+			WalkUser   *ebpf.Program `ebpf:"walk_user"`
+			WalkPython *ebpf.Program `ebpf:"walk_python"`
 		}
 		if err := spec.LoadAndAssign(&objs, nil); err != nil {
 			return err
 		}
-		p.objs = cpuprofileObjects{cpuprofileMaps: objs.cpuprofileMaps, cpuprofileVariables: objs.cpuprofileVariables,
-			cpuprofilePrograms: cpuprofilePrograms{ProcessExec: objs.ProcessExec, ProfileCpu: objs.ProfileCpu, WalkUser: objs.WalkUser}}
-		return nil
+		b, walkUser, walkPython = objs.base, objs.WalkUser, objs.WalkPython
+	case tables:
+		var objs struct {
+			base
+			WalkUser *ebpf.Program `ebpf:"walk_user"`
+		}
+		if err := spec.LoadAndAssign(&objs, nil); err != nil {
+			return err
+		}
+		b, walkUser = objs.base, objs.WalkUser
+	default:
+		if err := spec.LoadAndAssign(&b, nil); err != nil {
+			return err
+		}
 	}
-	var objs struct {
-		cpuprofileMaps
-		cpuprofileVariables
-		ProcessExec *ebpf.Program `ebpf:"process_exec"`
-		ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
-	}
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return err
-	}
-	p.objs = cpuprofileObjects{cpuprofileMaps: objs.cpuprofileMaps, cpuprofileVariables: objs.cpuprofileVariables,
-		cpuprofilePrograms: cpuprofilePrograms{ProcessExec: objs.ProcessExec, ProfileCpu: objs.ProfileCpu}}
+	p.objs = cpuprofileObjects{cpuprofileMaps: b.cpuprofileMaps, cpuprofileVariables: b.cpuprofileVariables,
+		cpuprofilePrograms: cpuprofilePrograms{ProcessExec: b.ProcessExec, ProfileCpu: b.ProfileCpu, WalkUser: walkUser, WalkPython: walkPython}}
+	p.data = b.Data
 	return nil
 }
 
@@ -217,7 +260,11 @@ func (p *Profiler) closeObjects() error {
 	if p.reg != nil {
 		p.reg.close()
 	}
-	return p.objs.Close()
+	errs := []error{p.closeOffCPU(), p.objs.Close()}
+	if p.data != nil {
+		errs = append(errs, p.data.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // mapSizes sizes the double-buffered maps for one drain interval. A stack
@@ -246,11 +293,16 @@ func (p *Profiler) attachAll(cpus []int) error {
 		{Name: "perf_event_link", Try: func() error { return p.attachCPUs(cpus, true) }},
 		{Name: "perf_event_ioctl", Try: func() error { return p.attachCPUs(cpus, false) }},
 	}
-	r, err := attach.First("profile", strategies, p.opts.Skip)
-	p.report = r
-	if err != nil {
-		return err
+	if p.opts.NoCPU {
+		p.report = notAttached("profile", strategies)
+	} else {
+		r, err := attach.First("profile", strategies, p.opts.Skip)
+		p.report = r
+		if err != nil {
+			return err
+		}
 	}
+	var err error
 	if _, terr := tracefs.Ensure(); terr != nil {
 		slog.Debug("tracefs unavailable", "component", "cpuprofile", "err", terr)
 	}
@@ -295,7 +347,7 @@ func (p *Profiler) closeEvents() error {
 }
 
 func (p *Profiler) closeAttachments() error {
-	errs := []error{p.closeEvents()}
+	errs := []error{p.closeEvents(), p.off.detach()}
 	if p.exec != nil {
 		errs = append(errs, p.exec.Close())
 		p.exec = nil
@@ -303,16 +355,35 @@ func (p *Profiler) closeAttachments() error {
 	return errors.Join(errs...)
 }
 
-// Report says which strategy attached the sampler.
+// Report says which strategy attached the sampler. With Options.NoCPU
+// nothing is attached: Chosen is "" and every attempt says why.
 func (p *Profiler) Report() attach.Report { return p.report }
 
-// Stats is the kernel's run count and run time of the sampling program.
+// notAttached is the report of a hook not attached because it was not asked
+// for.
+func notAttached(hook string, strategies []attach.Strategy) attach.Report {
+	r := attach.Report{Hook: hook}
+	for _, s := range strategies {
+		r.Attempts = append(r.Attempts, attach.Attempt{Strategy: s.Name, Err: errNotRequested})
+	}
+	return r
+}
+
+var errNotRequested = errors.New("not attached: off-CPU only (NoCPU)")
+
+// Stats is the kernel's run count and run time of the sampling programs
+// (with off-CPU, of the scheduler switch's too; tail calls are counted in
+// the program that made them).
 func (p *Profiler) Stats() []attach.RunStat {
 	progs := map[string]*ebpf.Program{"profile_cpu": p.objs.ProfileCpu, "process_exec": p.objs.ProcessExec}
 	if p.tables {
 		progs["walk_user"] = p.objs.WalkUser
 	}
-	return attach.Stats("profile", progs)
+	out := attach.Stats("profile", progs)
+	if p.off != nil {
+		out = append(out, attach.Stats(OffCPUHook, p.off.programs())...)
+	}
+	return out
 }
 
 // CPUs is the number of CPUs being sampled.

@@ -36,6 +36,30 @@ type cpuprofileMapping struct {
 	File  uint32
 }
 
+type cpuprofileOffcpuKey struct {
+	_     structs.HostLayout
+	Key   cpuprofileSampleKey
+	Epoch uint32
+	Pad   uint32
+}
+
+type cpuprofileOffcpuRec struct {
+	_     structs.HostLayout
+	K     cpuprofileOffcpuKey
+	Start uint64
+}
+
+type cpuprofileOffcpuTotals struct {
+	_ structs.HostLayout
+	N [20]uint64
+}
+
+type cpuprofileOffcpuValue struct {
+	_     structs.HostLayout
+	Count uint64
+	Ns    uint64
+}
+
 type cpuprofilePageInfo struct {
 	_        structs.HostLayout
 	FirstRow uint32
@@ -132,6 +156,9 @@ type cpuprofileUnwindState struct {
 	Sp         uint64
 	Bp         uint64
 	Hash       uint64
+	Start      uint64
+	Mode       uint32
+	Epoch      uint32
 	Buf        uint32
 	ReturnAddr uint32
 	N_table    uint32
@@ -153,39 +180,53 @@ type cpuprofileUstack struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cpuprofileMapCounters       = "counters"
-	cpuprofileMapCountsA        = "counts_a"
-	cpuprofileMapCountsB        = "counts_b"
-	cpuprofileMapEvents         = "events"
-	cpuprofileMapPidFilter      = "pid_filter"
-	cpuprofileMapProcs          = "procs"
-	cpuprofileMapPyProcs        = "py_procs"
-	cpuprofileMapPyScratch      = "py_scratch"
-	cpuprofileMapPyThreads      = "py_threads"
-	cpuprofileMapPystacksA      = "pystacks_a"
-	cpuprofileMapPystacksB      = "pystacks_b"
-	cpuprofileMapSeen           = "seen"
-	cpuprofileMapStacksA        = "stacks_a"
-	cpuprofileMapStacksB        = "stacks_b"
-	cpuprofileMapUnwindFiles    = "unwind_files"
-	cpuprofileMapUnwindPages    = "unwind_pages"
-	cpuprofileMapUnwindProgs    = "unwind_progs"
-	cpuprofileMapUnwindRows     = "unwind_rows"
-	cpuprofileMapUnwindRules    = "unwind_rules"
-	cpuprofileMapUnwindScratch  = "unwind_scratch"
-	cpuprofileMapUstacksA       = "ustacks_a"
-	cpuprofileMapUstacksB       = "ustacks_b"
-	cpuprofileProgProcessExec   = "process_exec"
-	cpuprofileProgProfileCpu    = "profile_cpu"
-	cpuprofileProgWalkPython    = "walk_python"
-	cpuprofileProgWalkUser      = "walk_user"
-	cpuprofileVarActiveBuf      = "active_buf"
-	cpuprofileVarFilterPids     = "filter_pids"
-	cpuprofileVarHaveTaskPtRegs = "have_task_pt_regs"
-	cpuprofileVarIncludeIdle    = "include_idle"
-	cpuprofileVarPythonFrames   = "python_frames"
-	cpuprofileVarUnusedEvent    = "unused_event"
-	cpuprofileVarUnwindTables   = "unwind_tables"
+	cpuprofileMapCounters            = "counters"
+	cpuprofileMapCountsA             = "counts_a"
+	cpuprofileMapCountsB             = "counts_b"
+	cpuprofileMapEvents              = "events"
+	cpuprofileMapOffcpuA             = "offcpu_a"
+	cpuprofileMapOffcpuB             = "offcpu_b"
+	cpuprofileMapOffcpuProgs         = "offcpu_progs"
+	cpuprofileMapOffcpuStart         = "offcpu_start"
+	cpuprofileMapOffcpuSums          = "offcpu_sums"
+	cpuprofileMapOffcpuTpProgs       = "offcpu_tp_progs"
+	cpuprofileMapPidFilter           = "pid_filter"
+	cpuprofileMapProcs               = "procs"
+	cpuprofileMapPyProcs             = "py_procs"
+	cpuprofileMapPyScratch           = "py_scratch"
+	cpuprofileMapPyThreads           = "py_threads"
+	cpuprofileMapPystacksA           = "pystacks_a"
+	cpuprofileMapPystacksB           = "pystacks_b"
+	cpuprofileMapSeen                = "seen"
+	cpuprofileMapStacksA             = "stacks_a"
+	cpuprofileMapStacksB             = "stacks_b"
+	cpuprofileMapUnwindFiles         = "unwind_files"
+	cpuprofileMapUnwindPages         = "unwind_pages"
+	cpuprofileMapUnwindProgs         = "unwind_progs"
+	cpuprofileMapUnwindRows          = "unwind_rows"
+	cpuprofileMapUnwindRules         = "unwind_rules"
+	cpuprofileMapUnwindScratch       = "unwind_scratch"
+	cpuprofileMapUstacksA            = "ustacks_a"
+	cpuprofileMapUstacksB            = "ustacks_b"
+	cpuprofileProgOffcpuSwitch       = "offcpu_switch"
+	cpuprofileProgOffcpuTpSwitch     = "offcpu_tp_switch"
+	cpuprofileProgOffcpuTpWalkPython = "offcpu_tp_walk_python"
+	cpuprofileProgOffcpuTpWalkUser   = "offcpu_tp_walk_user"
+	cpuprofileProgOffcpuWalkPython   = "offcpu_walk_python"
+	cpuprofileProgOffcpuWalkUser     = "offcpu_walk_user"
+	cpuprofileProgProcessExec        = "process_exec"
+	cpuprofileProgProfileCpu         = "profile_cpu"
+	cpuprofileProgWalkPython         = "walk_python"
+	cpuprofileProgWalkUser           = "walk_user"
+	cpuprofileVarActiveBuf           = "active_buf"
+	cpuprofileVarFilterPids          = "filter_pids"
+	cpuprofileVarHavePrevState       = "have_prev_state"
+	cpuprofileVarHaveTaskPtRegs      = "have_task_pt_regs"
+	cpuprofileVarIncludeIdle         = "include_idle"
+	cpuprofileVarMinBlockNs          = "min_block_ns"
+	cpuprofileVarPythonFrames        = "python_frames"
+	cpuprofileVarUnusedEvent         = "unused_event"
+	cpuprofileVarUnwindTables        = "unwind_tables"
 )
 
 // loadCpuprofile returns the embedded CollectionSpec for cpuprofile.
@@ -230,10 +271,16 @@ type cpuprofileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileProgramSpecs struct {
-	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProfileCpu  *ebpf.ProgramSpec `ebpf:"profile_cpu"`
-	WalkPython  *ebpf.ProgramSpec `ebpf:"walk_python"`
-	WalkUser    *ebpf.ProgramSpec `ebpf:"walk_user"`
+	OffcpuSwitch       *ebpf.ProgramSpec `ebpf:"offcpu_switch"`
+	OffcpuTpSwitch     *ebpf.ProgramSpec `ebpf:"offcpu_tp_switch"`
+	OffcpuTpWalkPython *ebpf.ProgramSpec `ebpf:"offcpu_tp_walk_python"`
+	OffcpuTpWalkUser   *ebpf.ProgramSpec `ebpf:"offcpu_tp_walk_user"`
+	OffcpuWalkPython   *ebpf.ProgramSpec `ebpf:"offcpu_walk_python"`
+	OffcpuWalkUser     *ebpf.ProgramSpec `ebpf:"offcpu_walk_user"`
+	ProcessExec        *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProfileCpu         *ebpf.ProgramSpec `ebpf:"profile_cpu"`
+	WalkPython         *ebpf.ProgramSpec `ebpf:"walk_python"`
+	WalkUser           *ebpf.ProgramSpec `ebpf:"walk_user"`
 }
 
 // cpuprofileMapSpecs contains maps before they are loaded into the kernel.
@@ -244,6 +291,12 @@ type cpuprofileMapSpecs struct {
 	CountsA       *ebpf.MapSpec `ebpf:"counts_a"`
 	CountsB       *ebpf.MapSpec `ebpf:"counts_b"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	OffcpuA       *ebpf.MapSpec `ebpf:"offcpu_a"`
+	OffcpuB       *ebpf.MapSpec `ebpf:"offcpu_b"`
+	OffcpuProgs   *ebpf.MapSpec `ebpf:"offcpu_progs"`
+	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
+	OffcpuSums    *ebpf.MapSpec `ebpf:"offcpu_sums"`
+	OffcpuTpProgs *ebpf.MapSpec `ebpf:"offcpu_tp_progs"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
 	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
@@ -270,8 +323,10 @@ type cpuprofileMapSpecs struct {
 type cpuprofileVariableSpecs struct {
 	ActiveBuf      *ebpf.VariableSpec `ebpf:"active_buf"`
 	FilterPids     *ebpf.VariableSpec `ebpf:"filter_pids"`
+	HavePrevState  *ebpf.VariableSpec `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
+	MinBlockNs     *ebpf.VariableSpec `ebpf:"min_block_ns"`
 	PythonFrames   *ebpf.VariableSpec `ebpf:"python_frames"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnwindTables   *ebpf.VariableSpec `ebpf:"unwind_tables"`
@@ -301,6 +356,12 @@ type cpuprofileMaps struct {
 	CountsA       *ebpf.Map `ebpf:"counts_a"`
 	CountsB       *ebpf.Map `ebpf:"counts_b"`
 	Events        *ebpf.Map `ebpf:"events"`
+	OffcpuA       *ebpf.Map `ebpf:"offcpu_a"`
+	OffcpuB       *ebpf.Map `ebpf:"offcpu_b"`
+	OffcpuProgs   *ebpf.Map `ebpf:"offcpu_progs"`
+	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
+	OffcpuSums    *ebpf.Map `ebpf:"offcpu_sums"`
+	OffcpuTpProgs *ebpf.Map `ebpf:"offcpu_tp_progs"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
 	Procs         *ebpf.Map `ebpf:"procs"`
 	PyProcs       *ebpf.Map `ebpf:"py_procs"`
@@ -327,6 +388,12 @@ func (m *cpuprofileMaps) Close() error {
 		m.CountsA,
 		m.CountsB,
 		m.Events,
+		m.OffcpuA,
+		m.OffcpuB,
+		m.OffcpuProgs,
+		m.OffcpuStart,
+		m.OffcpuSums,
+		m.OffcpuTpProgs,
 		m.PidFilter,
 		m.Procs,
 		m.PyProcs,
@@ -354,8 +421,10 @@ func (m *cpuprofileMaps) Close() error {
 type cpuprofileVariables struct {
 	ActiveBuf      *ebpf.Variable `ebpf:"active_buf"`
 	FilterPids     *ebpf.Variable `ebpf:"filter_pids"`
+	HavePrevState  *ebpf.Variable `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
+	MinBlockNs     *ebpf.Variable `ebpf:"min_block_ns"`
 	PythonFrames   *ebpf.Variable `ebpf:"python_frames"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	UnwindTables   *ebpf.Variable `ebpf:"unwind_tables"`
@@ -365,14 +434,26 @@ type cpuprofileVariables struct {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofilePrograms struct {
-	ProcessExec *ebpf.Program `ebpf:"process_exec"`
-	ProfileCpu  *ebpf.Program `ebpf:"profile_cpu"`
-	WalkPython  *ebpf.Program `ebpf:"walk_python"`
-	WalkUser    *ebpf.Program `ebpf:"walk_user"`
+	OffcpuSwitch       *ebpf.Program `ebpf:"offcpu_switch"`
+	OffcpuTpSwitch     *ebpf.Program `ebpf:"offcpu_tp_switch"`
+	OffcpuTpWalkPython *ebpf.Program `ebpf:"offcpu_tp_walk_python"`
+	OffcpuTpWalkUser   *ebpf.Program `ebpf:"offcpu_tp_walk_user"`
+	OffcpuWalkPython   *ebpf.Program `ebpf:"offcpu_walk_python"`
+	OffcpuWalkUser     *ebpf.Program `ebpf:"offcpu_walk_user"`
+	ProcessExec        *ebpf.Program `ebpf:"process_exec"`
+	ProfileCpu         *ebpf.Program `ebpf:"profile_cpu"`
+	WalkPython         *ebpf.Program `ebpf:"walk_python"`
+	WalkUser           *ebpf.Program `ebpf:"walk_user"`
 }
 
 func (p *cpuprofilePrograms) Close() error {
 	return _CpuprofileClose(
+		p.OffcpuSwitch,
+		p.OffcpuTpSwitch,
+		p.OffcpuTpWalkPython,
+		p.OffcpuTpWalkUser,
+		p.OffcpuWalkPython,
+		p.OffcpuWalkUser,
 		p.ProcessExec,
 		p.ProfileCpu,
 		p.WalkPython,

@@ -97,6 +97,9 @@ type Sample struct {
 	Python     []PyFrame
 	PythonLost bool
 	Count      uint64
+	// OffCPUNanos is the blocked time of an off-CPU sample, whose Count is
+	// the number of blocked intervals; 0 for CPU samples.
+	OffCPUNanos uint64
 }
 
 // Batch is what one drain returned.
@@ -109,6 +112,10 @@ type Batch struct {
 	// Seen is how many samples passed the filters since the previous drain:
 	// the sum of Samples' counts plus the whole samples lost.
 	Seen uint64
+	// OffCPU holds the off-CPU stacks since the previous drain (with
+	// Options.OffCPU), and OffCPUTotals accounts for their intervals.
+	OffCPU       []Sample
+	OffCPUTotals OffCPUTotals
 }
 
 // WholeSampleLost tells the loss reasons that drop a sample entirely.
@@ -126,32 +133,38 @@ const drainGrace = 2 * time.Millisecond
 func (p *Profiler) Drain() (*Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := p.active
-	p.active ^= 1
+	epoch := p.active
+	p.active++
 	if err := p.objs.ActiveBuf.Set(p.active); err != nil {
-		p.active = old
+		p.active = epoch
 		return nil, fmt.Errorf("switching sample buffers: %w", err)
 	}
 	time.Sleep(drainGrace)
 	counts, stacks, ustacks, pystacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA, p.objs.PystacksA
-	if old == 1 {
+	if epoch&1 == 1 {
 		counts, stacks, ustacks, pystacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB, p.objs.PystacksB
 	}
 	clear(p.peeked)
 	b := &Batch{}
-	var users map[uint64]userStack
-	var pys map[uint64][]PyFrame
+	cur := &stackStore{kernel: map[int32][]uint64{}}
 	var err error
 	if p.tables {
-		users, err = takeUserStacks(ustacks)
+		cur.user, err = takeUserStacks(ustacks)
 		if p.pythonReport.Chosen == StrategyPythonFrames {
 			var perr error
-			pys, perr = takePyStacks(pystacks)
+			cur.python, perr = takePyStacks(pystacks)
 			err = errors.Join(err, perr)
 		}
 		p.reg.sweep()
 	}
-	err = errors.Join(err, p.readCounts(counts, stacks, users, pys, b))
+	if p.off != nil {
+		// Off-CPU intervals may name these stacks drains later: keep all.
+		cur.kernel, err = readStacks(stacks, err)
+	}
+	err = errors.Join(err, p.readCounts(counts, stacks, cur, b))
+	if p.off != nil {
+		err = errors.Join(err, p.drainOffCPU(epoch, cur, b))
+	}
 	err = errors.Join(err, clearStacks(stacks))
 	var lerr error
 	b.Lost, b.Seen, lerr = p.countersSince()
@@ -159,26 +172,17 @@ func (p *Profiler) Drain() (*Batch, error) {
 }
 
 // readCounts takes every key out of counts and resolves its stacks.
-func (p *Profiler) readCounts(counts, stacks *ebpf.Map, users map[uint64]userStack, pys map[uint64][]PyFrame, b *Batch) error {
+func (p *Profiler) readCounts(counts, stacks *ebpf.Map, cur *stackStore, b *Batch) error {
 	var (
 		key   cpuprofileSampleKey
 		value uint64
 		keys  []cpuprofileSampleKey
 	)
-	cache := map[int32][]uint64{}
 	it := counts.Iterate()
 	for it.Next(&key, &value) {
 		keys = append(keys, key)
-		s := p.sample(&key, value, stacks, cache)
-		if key.Ustack == stackHashed {
-			// A hash without its stack (never expected) is a lost part.
-			u, ok := users[key.Uhash]
-			s.User, s.UserLost, s.UserTruncated = u.frames, !ok, u.truncated
-		}
-		if key.Pyhash != pyhashNone {
-			py, ok := pys[key.Pyhash]
-			s.Python, s.PythonLost = py, !ok
-		}
+		s := p.sample(&key, value, stacks, cur.kernel)
+		cur.resolveUser(&key, &s)
 		b.Samples = append(b.Samples, s)
 	}
 	if err := it.Err(); err != nil {

@@ -139,7 +139,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, MODES); /* one slot per enum walk_mode */
 	__type(key, __u32);
 	__type(value, struct py_state);
 } py_scratch SEC(".maps");

@@ -365,7 +365,7 @@ func (p *Profiler) PeekPython(fn func(pid uint32, frames []PyFrame)) error {
 		p.peeked = map[uint64]bool{}
 	}
 	m := p.objs.PystacksA
-	if p.active == 1 {
+	if p.active&1 == 1 {
 		m = p.objs.PystacksB
 	}
 	var (

@@ -118,10 +118,22 @@ struct user_regs {
 	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
 
+/* What a walk is for: a CPU sample, counted when it ends, or an off-CPU
+ * interval starting, whose record is written when it ends. Each has its own
+ * scratch slot, so a walk of one kind never sees the other's state. */
+enum walk_mode {
+	MODE_CPU = 0,
+	MODE_OFFCPU = 1,
+	MODES,
+};
+
 struct unwind_state {
 	struct sample_key key;
 	__u64 ip, sp, bp;
 	__u64 hash;
+	__u64 start;      // off-CPU: when the thread left the CPU
+	__u32 mode;       // enum walk_mode
+	__u32 epoch;      // active_buf when the walk started
 	__u32 buf;        // which buffer the sample belongs to
 	__u32 return_addr; // ip is a return address: look up ip-1
 	__u32 n_table;     // frames walked with a table rule
@@ -178,7 +190,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, MODES);
 	__type(key, __u32);
 	__type(value, struct unwind_state);
 } unwind_scratch SEC(".maps");
@@ -190,12 +202,16 @@ struct {
 	__type(value, struct ustack);
 } ustacks_a SEC(".maps"), ustacks_b SEC(".maps");
 
+/* Tail-call targets, 0: the user walker, 1: the Python walker. A program
+ * array holds programs of one type only (and tracing programs of one attach
+ * point), so each entry point has its own: the perf_event sampler's, and the
+ * off-CPU hook's for tp_btf and for the classic tracepoint. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 2); /* 0: walk_user, 1: walk_python */
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
-} unwind_progs SEC(".maps");
+} unwind_progs SEC(".maps"), offcpu_progs SEC(".maps"), offcpu_tp_progs SEC(".maps");
 
 static __always_inline void push_frame(struct unwind_state *st, __u64 pc)
 {

@@ -37,6 +37,7 @@ var all = []Hook{
 		since(PerfEventLink, perfLink, "BPF links for perf events"), s(PerfEventIoctl)),
 	one("unwind", Profiler, "proftest", s(Tables), s(FramePointer)),
 	one("python", Profiler, "proftest", s(PythonFrames), s(PythonOff)),
+	one("offcpu", Profiler, "cpuprofile", s(TPBTF), s(Tracepoint)),
 	one("selftest", Matrix, "selftest", s(Fentry), s(Kprobe), s(TPBTF), s(Tracepoint)),
 }
 

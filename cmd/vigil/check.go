@@ -27,6 +27,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	r, unwind, err := probeProfiler()
 	rows = append(rows, rowsFor("profile", []attach.Report{r, unwind.report, unwind.python}, err)...)
 	profileOK = err == nil
+	off, offErr := probeOffCPU()
+	rows = append(rows, rowsFor(cpuprofile.OffCPUHook, []attach.Report{off}, offErr)...)
 	for _, h := range latencyHooks() {
 		p, reports, err := h.open(hookOptions{})
 		if p != nil {
@@ -98,6 +100,18 @@ func writeUnwindCheck(w io.Writer, u unwindCheck) {
 
 // rowsFor turns the reports of one hook into table rows; a hook that could
 // not attach at all shows the error, which names every strategy's reason.
+// probeOffCPU opens the sampler for off-CPU time only, as `vigil profile
+// --off-cpu` does: on its own, so a kernel where the scheduler switch hook
+// can't attach still shows the CPU profiler working.
+func probeOffCPU() (attach.Report, error) {
+	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1, NoCPU: true})
+	if err != nil {
+		return attach.Report{Hook: cpuprofile.OffCPUHook}, err
+	}
+	defer p.Close()
+	return p.OffCPUReport(), nil
+}
+
 func rowsFor(hook string, reports []attach.Report, err error) []checkRow {
 	if err != nil {
 		return []checkRow{{hook: hook, strategy: "unavailable", why: err.Error()}}

@@ -27,6 +27,11 @@ func TestUsageErrorsExitTwoAndWriteNothing(t *testing.T) {
 		{[]string{"profile", "-o", filepath.Join(dir, "missing", "x.pb.gz")}, "--output"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"profile", "--pid", "2147483646"}, "--pid 2147483646: no such process"},
+		{[]string{"profile", "--off-cpu", "--min-block", "-1ms"}, "--min-block -1ms: must be positive"},
+		{[]string{"profile", "--off-cpu", "--min-block", "0"}, "--min-block 0s: must be positive"},
+		{[]string{"profile", "--off-cpu", "--min-block", "2m"}, "--min-block 2m0s"},
+		{[]string{"profile", "--off-cpu", "--min-block", "soon"}, "min-block"},
+		{[]string{"profile", "--min-block", "1ms"}, "--min-block: only applies with --off-cpu"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

@@ -13,9 +13,10 @@ import (
 
 // progress shows one self-updating line while sampling, only on a terminal.
 type progress struct {
-	w     io.Writer
-	total time.Duration
-	tty   bool
+	w      io.Writer
+	total  time.Duration
+	tty    bool
+	offCPU bool // counting blocked time, not samples
 }
 
 func newProgress(w io.Writer, total time.Duration) *progress {
@@ -28,6 +29,11 @@ func (p *progress) update(elapsed time.Duration, s profiler.Stats) {
 	}
 	if elapsed > p.total {
 		elapsed = p.total
+	}
+	if p.offCPU {
+		fmt.Fprintf(p.w, "\rrecording: %4.1fs / %.0fs, %v blocked, %d processes ", elapsed.Seconds(), p.total.Seconds(),
+			time.Duration(s.OffCPU.RecordedNanos).Round(time.Millisecond), s.Processes)
+		return
 	}
 	fmt.Fprintf(p.w, "\rsampling: %4.1fs / %.0fs, %d samples, %d processes ", elapsed.Seconds(), p.total.Seconds(), s.Samples, s.Processes)
 }

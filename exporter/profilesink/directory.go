@@ -85,7 +85,7 @@ func (d *Directory) write(p *Profile, i int) error {
 	if int64(buf.Len()) > d.cfg.MaxBytes {
 		return Permanent(fmt.Errorf("profile of %q is %d bytes, more than max_bytes %d", p.Service, buf.Len(), d.cfg.MaxBytes))
 	}
-	name := fileName(p.Service, p.Start, uniquePart(p, i))
+	name := kindPrefix(p) + fileName(p.Service, p.Start, uniquePart(p, i))
 	if err := d.makeRoom(name, int64(buf.Len())); err != nil {
 		return err
 	}

@@ -15,13 +15,26 @@ const (
 	maxServiceName = 64
 )
 
-// ownFile matches the names fileName produces and nothing else, so rotation
-// cannot delete a file someone else put in the directory.
-var ownFile = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz$`)
+// offCPUPrefix starts the names of off-CPU profiles, so they sort apart
+// from the CPU profiles of the same groups and `ls offcpu-*` finds them.
+const offCPUPrefix = "offcpu-"
+
+// ownFile matches the names fileName produces, with or without the off-CPU
+// prefix, and nothing else, so rotation cannot delete a file someone else
+// put in the directory. Both kinds share the directory's bounds.
+var ownFile = regexp.MustCompile(`^(?:offcpu-)?[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz$`)
 
 // tempFile matches what writeAtomic leaves behind when the agent dies
 // between creating and renaming; such files are vigil's and only garbage.
-var tempFile = regexp.MustCompile(`^\.[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz\.tmp[0-9]+$`)
+var tempFile = regexp.MustCompile(`^\.(?:offcpu-)?[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-s?[0-9]+\.pb\.gz\.tmp[0-9]+$`)
+
+// kindPrefix is offCPUPrefix for an off-CPU profile, "" for a CPU one.
+func kindPrefix(p *Profile) string {
+	if p.Kind() == KindOffCPU {
+		return offCPUPrefix
+	}
+	return ""
+}
 
 // removeStaleTemps deletes temporary files of an earlier run.
 func removeStaleTemps(dir string) {
@@ -36,7 +49,8 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-// fileName is <service>-<start>-<pid or sN>.pb.gz.
+// fileName is <service>-<start>-<pid or sN>.pb.gz (an off-CPU profile's
+// name has offCPUPrefix before it).
 func fileName(service string, start time.Time, unique string) string {
 	return safeService(service) + "-" + start.UTC().Format(timeLayout) + "-" + unique + fileSuffix
 }

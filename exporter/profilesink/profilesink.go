@@ -1,4 +1,5 @@
-// Package profilesink delivers the continuous agent's CPU profiles: to a
+// Package profilesink delivers the continuous agent's profiles (CPU and
+// off-CPU): to a
 // directory of rotated files, to an OpenTelemetry Collector as OTLP
 // profiles, and to Pyroscope. A sink that is down or slow never blocks
 // sampling: each sits behind a bounded queue that retries with backoff and
@@ -12,7 +13,15 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// Profile is the CPU profile of one process group over one interval.
+// Kinds of profile, told apart by the pprof's default sample type (the
+// profiler names them so): CPU time sampled, or time spent blocked.
+const (
+	KindCPU    = "cpu"
+	KindOffCPU = "off_cpu"
+)
+
+// Profile is the profile of one process group over one interval: its CPU
+// profile, or its off-CPU profile (Kind tells which).
 type Profile struct {
 	// Service is the group's service name (Pyroscope's service_name,
 	// OTel's service.name): the container id, the executable name, or
@@ -23,7 +32,20 @@ type Profile struct {
 	// when enabled, process.command_line.
 	Attrs      map[string]string
 	Start, End time.Time
-	Pprof      *profile.Profile // valid (CheckValid passes), samples/count + cpu/nanoseconds
+	// Pprof is valid (CheckValid passes): samples/count and cpu/nanoseconds
+	// for a CPU profile, samples/count and off_cpu/nanoseconds (period type
+	// off_cpu/nanoseconds, period 1) for an off-CPU profile.
+	Pprof *profile.Profile
+}
+
+// Kind is KindOffCPU for an off-CPU profile and KindCPU otherwise (a
+// profile without a default sample type is a CPU profile: the first kind
+// vigil made).
+func (p *Profile) Kind() string {
+	if p.Pprof != nil && p.Pprof.DefaultSampleType == KindOffCPU {
+		return KindOffCPU
+	}
+	return KindCPU
 }
 
 // Sink delivers batches of profiles. Send may block and fail; the queue in

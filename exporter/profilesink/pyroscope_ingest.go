@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,7 +76,8 @@ func cmp(first, err error) error {
 }
 
 // ingest sends one profile: POST /ingest?name=app{k=v}&from&until&format=pprof
-// with the gzipped pprof as the body.
+// with the gzipped pprof as the body, or, for a kind with a sample type
+// configuration (off-CPU), without format and with both in a multipart form.
 func (p *Pyroscope) ingest(ctx context.Context, pr *Profile) error {
 	if pr.Pprof == nil {
 		return Permanent(fmt.Errorf("profile of %q has no pprof", pr.Service))
@@ -84,15 +86,15 @@ func (p *Pyroscope) ingest(ctx context.Context, pr *Profile) error {
 	if err != nil {
 		return Permanent(err)
 	}
-	var body bytes.Buffer
-	if err := pr.Pprof.Write(&body); err != nil {
-		return Permanent(fmt.Errorf("encoding profile of %q: %w", pr.Service, err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/ingest?"+ingestQuery(pr, p.labels, typ), &body)
+	body, contentType, err := ingestBody(pr, typ)
 	if err != nil {
 		return Permanent(err)
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/ingest?"+ingestQuery(pr, p.labels, typ), body)
+	if err != nil {
+		return Permanent(err)
+	}
+	req.Header.Set("Content-Type", contentType)
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return err
@@ -126,9 +128,13 @@ func ingestQuery(pr *Profile, extra []*typesv1.LabelPair, typ pyroscopeType) str
 	add("name", ingestName(pr, extra, typ))
 	add("from", strconv.FormatInt(pr.Start.Unix(), 10))
 	add("until", strconv.FormatInt(max(pr.End.Unix(), pr.Start.Unix()+1), 10))
-	add("format", "pprof")
-	if hz := sampleRate(pr); hz != "" {
-		add("sampleRate", hz)
+	if typ.sampleTypeConfig == "" {
+		// A multipart form carries its own format; the server refuses a
+		// format parameter with it.
+		add("format", "pprof")
+		if hz := sampleRate(pr); hz != "" {
+			add("sampleRate", hz)
+		}
 	}
 	add("spyName", typ.spyName)
 	return strings.Join(q, "&")
@@ -252,4 +258,37 @@ func (d *delivered) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.done = nil
+}
+
+// ingestBody is the gzipped pprof, alone (format=pprof) or, for a kind
+// with a sample type configuration, in a multipart form with it.
+func ingestBody(pr *Profile, typ pyroscopeType) (io.Reader, string, error) {
+	var prof bytes.Buffer
+	if err := pr.Pprof.Write(&prof); err != nil {
+		return nil, "", fmt.Errorf("encoding profile of %q: %w", pr.Service, err)
+	}
+	if typ.sampleTypeConfig == "" {
+		return &prof, "application/octet-stream", nil
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	for _, part := range []struct {
+		field, file string
+		data        []byte
+	}{
+		{"profile", "profile.pprof", prof.Bytes()},
+		{"sample_type_config", "sample_type_config.json", []byte(typ.sampleTypeConfig)},
+	} {
+		w, err := mw.CreateFormFile(part.field, part.file)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := w.Write(part.data); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return &form, mw.FormDataContentType(), nil
 }

@@ -59,11 +59,24 @@ func (s *ingestServer) serve(w http.ResponseWriter, r *http.Request) {
 		q[k] = v[0]
 	}
 	app, labels, ok := parseIngestName(q["name"])
-	if !ok || q["format"] != "pprof" {
+	form := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
+	if !ok || (q["format"] != "pprof") == !form {
 		http.Error(w, "bad name or format", http.StatusBadRequest)
 		return
 	}
-	body, _ := io.ReadAll(r.Body)
+	var body []byte
+	if !form {
+		body, _ = io.ReadAll(r.Body)
+	} else {
+		// As Pyroscope reads a form: the pprof in "profile", the sample
+		// types to store in "sample_type_config".
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		body = formFile(r, "profile")
+		q["sample_type_config"] = string(formFile(r, "sample_type_config"))
+	}
 	p, err := profile.ParseData(body)
 	if err != nil || s.refuse[app] {
 		http.Error(w, "cannot parse", http.StatusUnprocessableEntity)
@@ -72,6 +85,20 @@ func (s *ingestServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.received = append(s.received, ingested{app: app, labels: labels, query: q, prof: p, tenant: r.Header.Get("X-Scope-OrgID")})
 	s.mu.Unlock()
+}
+
+func formFile(r *http.Request, field string) []byte {
+	fhs := r.MultipartForm.File[field]
+	if len(fhs) == 0 {
+		return nil
+	}
+	f, err := fhs[0].Open()
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return b
 }
 
 func parseIngestName(name string) (string, map[string]string, bool) {

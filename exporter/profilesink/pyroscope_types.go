@@ -8,8 +8,8 @@ import (
 
 // pyroscopeType is how Pyroscope names and measures one kind of vigil
 // profile. Each kind is told apart by its pprof default sample type, so a
-// new kind (off-CPU time, once the profiler makes it) is one more entry in
-// pyroscopeTypes and no change to either API's code.
+// new kind is one more entry in pyroscopeTypes and no change to either
+// API's code.
 type pyroscopeType struct {
 	// sampleType is the pprof default sample type that marks the kind.
 	sampleType string
@@ -24,20 +24,30 @@ type pyroscopeType struct {
 	// spyName is /ingest's spyName: ebpfspy is the name Pyroscope gives
 	// profiles of whole hosts sampled from eBPF, which vigil's are.
 	spyName string
+	// sampleTypeConfig, when set, is sent with the pprof on /ingest (as a
+	// multipart form) to tell the server which sample type to store and
+	// how: Pyroscope 0.x knows only the sample types of Go's profiles and
+	// would otherwise store an off-CPU profile's samples/count as CPU
+	// samples and drop its off_cpu/nanoseconds.
+	sampleTypeConfig string
 }
 
 // pyroscopeTypes are the kinds of profile vigil sends. CPU profiles carry
 // samples/count and cpu/nanoseconds (the profiler's default sample type is
 // cpu) at a fixed period, from which Pyroscope derives the sample rate.
 //
-// Off-CPU profiles slot in as
-//
-//	{sampleType: "off_cpu", pushName: "off_cpu", ingestSuffix: ".off_cpu", spyName: "ebpfspy"}
-//
-// (their pprof sample type off_cpu/nanoseconds; on /ingest the suffix keeps
-// them out of the CPU series of the same application).
+// Off-CPU profiles carry samples/count (blocked intervals) and
+// off_cpu/nanoseconds (time blocked, period 1 ns): on the push API their
+// profile type is off_cpu:off_cpu:nanoseconds:off_cpu:nanoseconds; on
+// /ingest the suffix keeps them out of the CPU series of the same
+// application (app.off_cpu, which the server stores per sample type).
 var pyroscopeTypes = []pyroscopeType{
-	{sampleType: "cpu", pushName: "process_cpu", ingestSuffix: "", spyName: "ebpfspy"},
+	{sampleType: KindCPU, pushName: "process_cpu", ingestSuffix: "", spyName: "ebpfspy"},
+	{sampleType: KindOffCPU, pushName: "off_cpu", ingestSuffix: ".off_cpu", spyName: "ebpfspy",
+		// Only the blocked time, stored as <app>.off_cpu.off_cpu. "sampled"
+		// has the server take the rate from the period (1 ns, so 1e9 Hz),
+		// which makes its "samples" nanoseconds and shows them as time.
+		sampleTypeConfig: `{"off_cpu":{"units":"samples","display-name":"off_cpu","sampled":true}}`},
 }
 
 // pyroscopeTypeOf finds the kind of p (a profile without a default sample

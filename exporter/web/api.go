@@ -7,41 +7,44 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
 )
 
 func (h *handler) processes(w http.ResponseWriter, r *http.Request) {
-	from, err := h.since(r)
+	from, kind, err := h.selection(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	entries := h.store.window("", from)
-	h.writeJSON(w, processesView{From: from, To: h.store.now(), Processes: processesOf(entries)})
+	entries := ofKind(h.store.window("", from), kind)
+	h.writeJSON(w, processesView{From: from, To: h.store.now(), Kind: kind, Unit: unitOf(kind), Processes: processesOf(entries)})
 }
 
 func (h *handler) flamegraph(w http.ResponseWriter, r *http.Request) {
-	from, err := h.since(r)
+	from, kind, err := h.selection(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	svc := r.URL.Query().Get("service")
 	entries, gen := h.store.windowGen(svc, from)
-	root := h.flames.get(keyOf(svc, gen, entries), entries)
-	h.writeJSON(w, flameView{Service: svc, From: from, To: h.store.now(), Profiles: len(entries),
-		Unit: "samples", Root: root})
+	entries = ofKind(entries, kind)
+	root := h.flames.get(keyOf(kind, svc, gen, entries), entries)
+	h.writeJSON(w, flameView{Kind: kind, Service: svc, From: from, To: h.store.now(), Profiles: len(entries),
+		Unit: unitOf(kind), Root: root})
 }
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
-	from, err := h.since(r)
+	from, kind, err := h.selection(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	svc := r.URL.Query().Get("service")
-	p, skipped, err := mergeProfiles(h.store.window(svc, from))
+	p, skipped, err := mergeProfiles(ofKind(h.store.window(svc, from), kind))
 	if errors.Is(err, errNoProfiles) {
-		http.Error(w, noProfilesMessage(svc), http.StatusNotFound)
+		http.Error(w, noProfilesMessage(kind, svc), http.StatusNotFound)
 		return
 	}
 	if err != nil {
@@ -57,15 +60,48 @@ func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Vigil-Skipped-Profiles", strconv.Itoa(skipped))
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="vigil-cpu.pb.gz"`)
+	name := "vigil-cpu.pb.gz"
+	if kind == profilesink.KindOffCPU {
+		name = "vigil-offcpu.pb.gz"
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	_, _ = w.Write(buf.Bytes())
 }
 
-func noProfilesMessage(svc string) string {
-	if svc == "" {
-		return "no profiles in the window yet: the first arrives one profile interval after start"
+func noProfilesMessage(kind, svc string) string {
+	what := "profiles"
+	if kind == profilesink.KindOffCPU {
+		what = "off-CPU profiles (profiler.off_cpu.enabled makes them)"
 	}
-	return fmt.Sprintf("no profiles of service %q in the window", svc)
+	if svc == "" {
+		return "no " + what + " in the window yet: the first arrives one profile interval after start"
+	}
+	return fmt.Sprintf("no %s of service %q in the window", what, svc)
+}
+
+// selection parses the parameters every profile view takes: since, and
+// kind (cpu when absent, or off_cpu).
+func (h *handler) selection(r *http.Request) (time.Time, string, error) {
+	from, err := h.since(r)
+	if err != nil {
+		return from, "", err
+	}
+	switch kind := r.URL.Query().Get("kind"); kind {
+	case "", profilesink.KindCPU:
+		return from, profilesink.KindCPU, nil
+	case profilesink.KindOffCPU:
+		return from, kind, nil
+	default:
+		return from, "", fmt.Errorf("bad kind %q: want %s or %s", kind, profilesink.KindCPU, profilesink.KindOffCPU)
+	}
+}
+
+// unitOf is the unit of a kind's values in the views.
+func unitOf(kind string) string {
+	if kind == profilesink.KindOffCPU {
+		return "nanoseconds"
+	}
+	return "samples"
 }
 
 func (h *handler) histograms(w http.ResponseWriter, r *http.Request) {

@@ -84,7 +84,7 @@ func buildFlame(entries []entry) *FlameNode {
 	var total int64
 	byService := map[string][]entry{}
 	for _, e := range entries {
-		total += e.samples
+		total += e.value
 		byService[e.p.Service] = append(byService[e.p.Service], e)
 	}
 	minValue := int64(float64(total) * minFlameFraction)

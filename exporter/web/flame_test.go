@@ -142,7 +142,7 @@ func TestFlameCacheAnswersOnlyUnchangedSelections(t *testing.T) {
 	var c flameCache
 	tree := func(since time.Time) *FlameNode {
 		entries, gen := s.windowGen("", since)
-		return c.get(keyOf("", gen, entries), entries)
+		return c.get(keyOf("cpu", "", gen, entries), entries)
 	}
 	first := tree(time.Time{})
 	if again := tree(time.Time{}); again != first {

@@ -22,14 +22,15 @@ type flameCache struct {
 // keeps the newest profiles of a service, so their count and end times
 // pin down exactly which ones they are.
 type flameKey struct {
+	kind        string
 	service     string
 	gen         uint64
 	n           int
 	first, last time.Time
 }
 
-func keyOf(service string, gen uint64, entries []entry) flameKey {
-	k := flameKey{service: service, gen: gen, n: len(entries)}
+func keyOf(kind, service string, gen uint64, entries []entry) flameKey {
+	k := flameKey{kind: kind, service: service, gen: gen, n: len(entries)}
 	if len(entries) > 0 {
 		k.first, k.last = entries[0].p.End, entries[len(entries)-1].p.End
 	}

@@ -11,13 +11,25 @@ import (
 // entry is one retained profile with what the views need without walking
 // it again.
 type entry struct {
-	p       profilesink.Profile
-	size    int64 // estimated memory held by p.Pprof
-	samples int64 // sum of the samples/count values
+	p     profilesink.Profile
+	kind  string // profilesink.KindCPU or KindOffCPU
+	size  int64  // estimated memory held by p.Pprof
+	value int64  // what the views weigh: samples (CPU) or nanoseconds blocked (off-CPU)
 }
 
 func newEntry(p profilesink.Profile) entry {
-	return entry{p: p, size: estimateSize(p.Pprof), samples: countSamples(p.Pprof)}
+	return entry{p: p, kind: p.Kind(), size: estimateSize(p.Pprof), value: countSamples(p.Pprof)}
+}
+
+// ofKind keeps the entries of one kind.
+func ofKind(entries []entry, kind string) []entry {
+	out := entries[:0:0]
+	for _, e := range entries {
+		if e.kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Name names the sink in logs and counters.

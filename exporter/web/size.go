@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/vigil-ebpf/vigil/exporter/profilesink"
 )
 
 // Approximate heap costs of a parsed profile's parts. The serialized size
@@ -64,9 +66,17 @@ func labelsSize(str map[string][]string, num map[string][]int64) int64 {
 	return n
 }
 
-// countIndex is the value index the views count: samples/count when the
-// profile has it, else its first value.
+// countIndex is the value index the views weigh stacks by: the time
+// blocked (off_cpu/nanoseconds) in an off-CPU profile; in a CPU profile
+// samples/count when it has it, else its first value.
 func countIndex(p *profile.Profile) int {
+	if p.DefaultSampleType == profilesink.KindOffCPU {
+		for i, st := range p.SampleType {
+			if st.Type == profilesink.KindOffCPU {
+				return i
+			}
+		}
+	}
 	for i, st := range p.SampleType {
 		if st.Type == "samples" && st.Unit == "count" {
 			return i
@@ -75,7 +85,7 @@ func countIndex(p *profile.Profile) int {
 	return 0
 }
 
-// countSamples sums the counted value over every sample.
+// countSamples sums the weighed value over every sample.
 func countSamples(p *profile.Profile) int64 {
 	i := countIndex(p)
 	var n int64

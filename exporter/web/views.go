@@ -15,23 +15,29 @@ import (
 type processesView struct {
 	From      time.Time     `json:"from"`
 	To        time.Time     `json:"to"`
+	Kind      string        `json:"kind"` // cpu or off_cpu
+	Unit      string        `json:"unit"` // of each process's value: samples or nanoseconds
 	Processes []processView `json:"processes"`
 }
 
 type processView struct {
-	Service  string            `json:"service"`
+	Service string `json:"service"`
+	// Samples is what the kind weighs: CPU samples, or nanoseconds blocked
+	// of an off-CPU view (then also in Value, as in every view).
 	Samples  int64             `json:"samples"`
+	Value    int64             `json:"value"`
 	Profiles int               `json:"profiles"`
 	LastSeen time.Time         `json:"last_seen"`
 	Attrs    map[string]string `json:"attrs,omitempty"` // of the newest profile
 }
 
 type flameView struct {
+	Kind     string     `json:"kind"` // cpu or off_cpu
 	Service  string     `json:"service,omitempty"`
 	From     time.Time  `json:"from"`
 	To       time.Time  `json:"to"`
 	Profiles int        `json:"profiles"`
-	Unit     string     `json:"unit"`
+	Unit     string     `json:"unit"` // of the values: samples (CPU) or nanoseconds (off-CPU)
 	Root     *FlameNode `json:"root"`
 }
 
@@ -120,7 +126,8 @@ func processesOf(entries []entry) []processView {
 			pv = &processView{Service: e.p.Service}
 			by[e.p.Service] = pv
 		}
-		pv.Samples += e.samples
+		pv.Samples += e.value
+		pv.Value += e.value
 		pv.Profiles++
 		if !e.p.End.Before(pv.LastSeen) {
 			pv.LastSeen, pv.Attrs = e.p.End, e.p.Attrs

@@ -65,6 +65,10 @@ var openers = map[string]opener{
 		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
 		return pythonReporter{p}, err
 	}),
+	cpuprofile.OffCPUHook: single(cpuprofile.OffCPUHook, func(skip map[string]bool) (offCPUReporter, error) {
+		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, OffCPU: true, NoCPU: true, Skip: skip})
+		return offCPUReporter{p}, err
+	}),
 }
 
 // hooks lists every attach point the matrix probes, in bpf/hooks' order,
@@ -91,6 +95,11 @@ func (u unwindReporter) Report() attach.Report { return u.UnwindReport() }
 type pythonReporter struct{ *cpuprofile.Profiler }
 
 func (u pythonReporter) Report() attach.Report { return u.PythonReport() }
+
+// offCPUReporter reports the profiler's scheduler-switch hook as its own.
+type offCPUReporter struct{ *cpuprofile.Profiler }
+
+func (u offCPUReporter) Report() attach.Report { return u.OffCPUReport() }
 
 // tcpHook picks one hook out of tcplat, whose Open attaches all three and
 // fails only when none attaches.

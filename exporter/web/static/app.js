@@ -3,7 +3,7 @@
 (() => {
   const REFRESH_MS = 5000;
   const $ = id => document.getElementById(id);
-  const state = {service: '', since: $('since').value, mode: 'last_minute', search: ''};
+  const state = {service: '', since: $('since').value, mode: 'last_minute', search: '', kind: 'cpu'};
   const last = {flame: '', hists: null};
 
   // The address's fragment keeps the view's state (#service=api&search=gc&
@@ -12,24 +12,46 @@
   state.service = saved.get('service') || '';
   if (saved.has('since')) $('since').value = state.since = saved.get('since');
   state.search = $('search').value = saved.get('search') || '';
+  if (saved.get('kind') === 'off_cpu') state.kind = 'off_cpu';
 
   function saveState() {
     const p = new URLSearchParams();
     if (state.service) p.set('service', state.service);
     if (state.since !== '15m') p.set('since', state.since);  // '' is "all kept"
     if (state.search) p.set('search', state.search);
+    if (state.kind !== 'cpu') p.set('kind', state.kind);
     const path = Flame.focusPath();
     if (path.length > 1) for (const name of path) p.append('zoom', name);
     history.replaceState(null, '', p.toString() ? '#' + p.toString() : location.pathname);
   }
 
   Flame.init($('flame'), $('tooltip'), $('flame-detail'), $('crumbs'), saveState);
+  showKind();
   if (saved.getAll('zoom').length > 0) Flame.zoomTo(saved.getAll('zoom'));
   Flame.setQuery(state.search);
 
   $('service').addEventListener('change', e => { state.service = e.target.value; saveState(); refresh(); });
   $('since').addEventListener('change', e => { state.since = e.target.value; saveState(); refresh(); });
   $('search').addEventListener('input', e => { state.search = e.target.value; Flame.setQuery(state.search); saveState(); });
+  // The CPU / off-CPU switch: the flame graph, the process list and the
+  // download show one kind of profile at a time.
+  for (const b of $('kind').querySelectorAll('button')) {
+    b.addEventListener('click', () => {
+      if (state.kind === b.dataset.kind) return;
+      state.kind = b.dataset.kind;
+      last.flame = '';
+      showKind();
+      saveState();
+      refresh();
+    });
+  }
+
+  function showKind() {
+    for (const o of $('kind').querySelectorAll('button')) o.classList.toggle('on', o.dataset.kind === state.kind);
+    $('flame-title').textContent = state.kind === 'off_cpu' ? 'Off-CPU flame graph' : 'CPU flame graph';
+    Flame.setKind(state.kind);
+  }
+
   for (const b of $('mode').querySelectorAll('button')) {
     b.addEventListener('click', () => {
       state.mode = b.dataset.mode;
@@ -45,7 +67,7 @@
   }
 
   function query(extra) {
-    const p = new URLSearchParams({since: state.since, ...extra});
+    const p = new URLSearchParams({since: state.since, kind: state.kind, ...extra});
     if (state.service) p.set('service', state.service);
     return p.toString();
   }
@@ -81,11 +103,11 @@
     const sel = $('service');
     const keep = state.service;
     sel.textContent = '';
-    const total = v.processes.reduce((a, p) => a + p.samples, 0);
-    sel.append(el('option', {value: ''}, `All processes (${fmt.count(total)} samples)`));
+    const total = v.processes.reduce((a, p) => a + p.value, 0);
+    sel.append(el('option', {value: ''}, `All processes (${Flame.amount(total)})`));
     let found = keep === '';
     for (const p of v.processes) {
-      sel.append(el('option', {value: p.service}, `${p.service} — ${fmt.count(p.samples)} samples`));
+      sel.append(el('option', {value: p.service}, `${p.service} — ${Flame.amount(p.value)}`));
       if (p.service === keep) found = true;
     }
     if (!found) sel.append(el('option', {value: keep}, `${keep} — not seen in this window`));
@@ -95,7 +117,8 @@
   function showFlame(v) {
     const key = JSON.stringify(v.root);
     const who = v.service ? v.service : 'all processes';
-    $('flame-summary').textContent = `${fmt.count(v.root.value)} samples from ${who}, ${v.profiles} profile${v.profiles === 1 ? '' : 's'}, ${fmt.clock(v.from)} – ${fmt.clock(v.to)}`;
+    if (v.kind !== state.kind) return; // an answer to the switch's previous position
+    $('flame-summary').textContent = `${Flame.amount(v.root.value)} from ${who}, ${v.profiles} profile${v.profiles === 1 ? '' : 's'}, ${fmt.clock(v.from)} – ${fmt.clock(v.to)}`;
     if (key === last.flame) return; // unchanged: keep the zoom and hover as they are
     last.flame = key;
     Flame.setData(v.root);

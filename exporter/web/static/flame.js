@@ -11,6 +11,7 @@ const Flame = (() => {
   let focus = null;      // the zoomed-into frame
   let wanted = null;     // a path of names to zoom into when data arrives
   let query = '';
+  let kind = 'cpu';      // 'cpu': values are samples; 'off_cpu': nanoseconds blocked
   let host, tooltip, detail, crumbs, onZoom;
 
   function init(container, tip, detailEl, crumbsEl, zoomed) {
@@ -64,6 +65,16 @@ const Flame = (() => {
     if (onZoom) onZoom(pathOf(n));
   }
 
+  // setKind says what the values are; the next setData brings the tree.
+  function setKind(k) {
+    kind = k;
+  }
+
+  // amount renders a value: "1.2k samples" or "3.45 s blocked".
+  function amount(v) {
+    return kind === 'off_cpu' ? `${fmt.duration(v / 1e9)} blocked` : `${fmt.count(v)} samples`;
+  }
+
   function setQuery(q) {
     query = q.trim().toLowerCase();
     draw();
@@ -90,7 +101,9 @@ const Flame = (() => {
     if (!host) return;
     host.textContent = '';
     if (!root || !root.value) {
-      host.append(el('p', {class: 'empty'}, 'No CPU samples in this window yet.'));
+      host.append(el('p', {class: 'empty'}, kind === 'off_cpu'
+        ? 'No off-CPU time in this window: the agent makes off-CPU profiles with profiler.off_cpu.enabled: true.'
+        : 'No CPU samples in this window yet.'));
       drawCrumbs();
       return;
     }
@@ -103,7 +116,8 @@ const Flame = (() => {
     const depth = rows.reduce((m, r) => Math.max(m, r.d), 0) + 1;
     const svg = el('svg', {
       class: 'flame-svg', width, height: depth * ROW, viewBox: `0 0 ${width} ${depth * ROW}`,
-      'data-total': root.value, 'data-frames': rows.length, 'data-focus': focus.name, role: 'img', 'aria-label': 'CPU flame graph',
+      'data-total': root.value, 'data-frames': rows.length, 'data-focus': focus.name, 'data-kind': kind, role: 'img',
+      'aria-label': kind === 'off_cpu' ? 'Off-CPU flame graph' : 'CPU flame graph',
     });
     let hits = 0;
     for (const r of rows) {
@@ -113,7 +127,7 @@ const Flame = (() => {
     host.append(svg);
     drawCrumbs();
     if (query !== '') {
-      detail.textContent = `${hits} frame${hits === 1 ? " matches" : "s match"} “${query}”: ${fmt.percent(matchedValue(focus), focus.value)} of the samples in view.`;
+      detail.textContent = `${hits} frame${hits === 1 ? " matches" : "s match"} “${query}”: ${fmt.percent(matchedValue(focus), focus.value)} of the ${kind === 'off_cpu' ? 'blocked time' : 'samples'} in view.`;
     }
   }
 
@@ -169,8 +183,8 @@ const Flame = (() => {
     tooltip.textContent = '';
     tooltip.append(
       el('div', {class: 'tip-name'}, n.name),
-      el('div', null, `${fmt.count(n.value)} samples · ${fmt.percent(n.value, root.value)} of all`),
-      selfValue(n) > 0 ? el('div', null, `${fmt.count(selfValue(n))} samples in the function itself`) : null,
+      el('div', null, `${amount(n.value)} · ${fmt.percent(n.value, root.value)} of all`),
+      selfValue(n) > 0 ? el('div', null, `${amount(selfValue(n))} in the function itself`) : null,
       focus !== root ? el('div', null, `${fmt.percent(n.value, focus.value)} of ${focus.name}`) : null,
     );
     tooltip.hidden = false;
@@ -195,5 +209,5 @@ const Flame = (() => {
     }
   }
 
-  return {init, setData, setQuery, zoomTo, focusPath};
+  return {init, setData, setQuery, setKind, amount, zoomTo, focusPath};
 })();

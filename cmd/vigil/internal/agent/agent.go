@@ -156,10 +156,21 @@ func (a *Agent) openProfiler() error {
 		pids[i] = uint32(p)
 	}
 	drain := time.Second
-	s, err := cpuprofile.Open(cpuprofile.Options{
+	off := a.cfg.Profiler.OffCPU
+	opts := cpuprofile.Options{
 		Frequency: a.cfg.Profiler.Frequency, PIDs: pids, IncludeIdle: a.cfg.Profiler.IncludeIdle, DrainInterval: drain,
 		Unwind: a.cfg.Profiler.Unwind, UnwindTableBytes: int64(a.cfg.Profiler.UnwindTableBytes), NoPython: !a.cfg.Profiler.Python,
-	})
+		OffCPU: off.Enabled, MinBlock: off.MinBlock,
+	}
+	s, err := cpuprofile.Open(opts)
+	if offErr := err; err != nil && off.Enabled {
+		// The sampler refuses to open when the off-CPU hook can't attach;
+		// a missing hook disables only its feature, so try without it.
+		opts.OffCPU = false
+		if s, err = cpuprofile.Open(opts); err == nil {
+			a.log.Warn("off-CPU profiles disabled: the scheduler switch hook did not attach", "err", offErr)
+		}
+	}
 	if err != nil {
 		return ExplainProfilerError(err)
 	}
@@ -170,7 +181,7 @@ func (a *Agent) openProfiler() error {
 	host, _ := os.Hostname()
 	a.cont = profiler.NewContinuous(s, a.symbols, profiler.ContinuousOptions{
 		Frequency: a.cfg.Profiler.Frequency, Interval: a.cfg.Profiler.Interval, DrainInterval: drain,
-		GroupBy: a.cfg.Profiler.GroupBy, HostName: host,
+		GroupBy: a.cfg.Profiler.GroupBy, HostName: host, MinBlock: off.MinBlock,
 		Proc: profiler.ProcReader{CommandLine: a.cfg.Attributes.CommandLine, Environ: a.cfg.Attributes.ServiceNameFromEnviron},
 	})
 	if r := s.UnwindReport(); r.Chosen != cpuprofile.StrategyTables && a.cfg.Profiler.Unwind == config.UnwindAuto {
@@ -178,6 +189,9 @@ func (a *Agent) openProfiler() error {
 	}
 	a.log.Info("profiling", "strategy", s.Report().Chosen, "unwind", s.UnwindReport().Chosen, "frequency_hz", a.cfg.Profiler.Frequency,
 		"interval", a.cfg.Profiler.Interval, "cpus", s.CPUs())
+	if opts.OffCPU {
+		a.log.Info("off-CPU profiles", "strategy", s.OffCPUReport().Chosen, "min_block", off.MinBlock)
+	}
 	return nil
 }
 

@@ -90,6 +90,9 @@ func (s selfSource) Read() ([]hist.Reading, error) {
 			counter(profiler.MetricUnnamedFrames, "{frame}", "Distinct stack frames that got no function name.", nil, st.Unnamed),
 			lostReading(st.Lost),
 		)
+		if s.a.cfg.Profiler.OffCPU.Enabled {
+			out = append(out, offCPUReadings(st.OffCPU)...)
+		}
 	}
 	if s.a.sampler != nil && s.a.sampler.UnwindReport().Chosen == cpuprofile.StrategyTables {
 		out = append(out, unwindReadings(s.a.sampler.UnwindStats())...)
@@ -218,5 +221,38 @@ func unwindReadings(st cpuprofile.UnwindStats) []hist.Reading {
 		{Name: profiler.MetricUnwindTableBytes, Unit: "By", Description: "BPF memory of the unwind tables: in use and reserved (profiler.unwind_table_bytes).",
 			Gauges: []hist.CounterSeries{{Attrs: map[string]string{"use": "used"}, Value: st.TableBytes}, {Attrs: map[string]string{"use": "reserved"}, Value: st.TableCapacity},
 				{Attrs: map[string]string{"use": "user_space"}, Value: st.UserBytes}}},
+	}
+}
+
+// offCPUReadings account for the blocked time the sampler saw: recorded
+// with stacks, below profiler.off_cpu.min_block, and lost (also by reason),
+// so recorded + below + lost is all of it.
+func offCPUReadings(t cpuprofile.OffCPUTotals) []hist.Reading {
+	var lost uint64
+	for _, n := range t.Lost {
+		lost += n
+	}
+	byResult := func(name, unit, desc string, recorded, below, lost uint64) hist.Reading {
+		r := hist.Reading{Name: name, Unit: unit, Description: desc}
+		for _, res := range []struct {
+			name string
+			v    uint64
+		}{{"below_min_block", below}, {"lost", lost}, {"recorded", recorded}} {
+			r.Counters = append(r.Counters, hist.CounterSeries{Attrs: map[string]string{"result": res.name}, Value: res.v})
+		}
+		return r
+	}
+	// Every reason from the start, with zero, so dashboards can rate() it.
+	byReason := hist.Reading{Name: profiler.MetricOffCPULost, Unit: "ns",
+		Description: "Blocked time the off-CPU profiler saw but could not record, by reason (record_evicted intervals have no known time)."}
+	for _, k := range slices.Sorted(slices.Values(cpuprofile.OffCPULostReasons[:])) {
+		byReason.Counters = append(byReason.Counters, hist.CounterSeries{Attrs: map[string]string{hist.AttrReason: k}, Value: t.LostNanos[k]})
+	}
+	return []hist.Reading{
+		byResult(profiler.MetricOffCPUIntervals, "{interval}", "Blocked intervals seen by the off-CPU profiler: recorded with stacks, below min_block (counted only), lost.",
+			t.Recorded, t.Below, lost),
+		byResult(profiler.MetricOffCPUTime, "ns", "Blocked time seen by the off-CPU profiler: recorded with stacks, below min_block (counted only), lost.",
+			t.RecordedNanos, t.BelowNanos, profiler.LostNanos(t)),
+		byReason,
 	}
 }
