@@ -48,9 +48,14 @@ func deepC(depth int) string {
 
 // buildDeep compiles deepC with gcc and the given flags into dir.
 func buildDeep(b *testing.B, dir, name string, flags ...string) string {
+	return buildDeepN(b, dir, name, deepDepth, flags...)
+}
+
+// buildDeepN is buildDeep with a call chain depth functions long.
+func buildDeepN(b *testing.B, dir, name string, depth int, flags ...string) string {
 	b.Helper()
-	src := filepath.Join(dir, "deep.c")
-	if err := os.WriteFile(src, []byte(deepC(deepDepth)), 0o644); err != nil {
+	src := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(src, []byte(deepC(depth)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	bin := filepath.Join(dir, name)

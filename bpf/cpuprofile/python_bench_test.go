@@ -28,9 +28,13 @@ func pyDeep(depth int) string {
 	return fmt.Sprintf(b.String(), depth-1) // f1 .. f<depth-2>, leaf, <module>
 }
 
-// anyPython returns a CPython this machine has, for tests of the walker.
+// anyPython returns a CPython this machine has (VIGIL_BENCH_PYTHON names
+// one), for benchmarks of the walker.
 func anyPython(tb testing.TB) string {
 	tb.Helper()
+	if p := os.Getenv("VIGIL_BENCH_PYTHON"); p != "" {
+		return p // to compare interpreters
+	}
 	for _, p := range pythonsHere() {
 		return p
 	}
@@ -78,8 +82,8 @@ func startStoppedArgs(b *testing.B, bin string, args ...string) *exec.Cmd {
 // BenchmarkPythonKernelCost compares, in one run, the in-kernel cost of a
 // sample of a Python process with deepDepth Python frames (native walk,
 // then the Python walk) against a native process deepDepth frames deep
-// walked with tables, and the same Python process with the Python walker
-// off. Figures are bpf_stats run time per sample (see
+// walked with tables, one as deep as the Python sample's whole stack, and
+// the same Python process with the Python walker off. Figures are bpf_stats run time per sample (see
 // BenchmarkUnwindKernelCost).
 //
 //	sudo go test -run '^$' -bench PythonKernelCost -benchtime 1x ./bpf/cpuprofile/
@@ -96,9 +100,13 @@ func BenchmarkPythonKernelCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	native := startStopped(b, buildDeep(b, dir, "deep-nofp", "-O2", "-fomit-frame-pointer"))
+	// The Python sample's whole stack is its deepDepth Python frames and
+	// about 12 native ones below them: a native stack as long, too.
+	nativeLong := startStopped(b, buildDeepN(b, dir, "deep-long", deepDepth+12, "-O2", "-fomit-frame-pointer"))
 	pyProc := startStoppedArgs(b, py, script)
 	configs := []costConfig{
 		{"native", func(d time.Duration) kernelCost { return vigilCost(b, native.Process.Pid, UnwindAuto, d) }},
+		{"native-as-long", func(d time.Duration) kernelCost { return vigilCost(b, nativeLong.Process.Pid, UnwindAuto, d) }},
 		{"python", func(d time.Duration) kernelCost { return pythonCost(b, pyProc.Process.Pid, false, d) }},
 		{"python-walker-off", func(d time.Duration) kernelCost { return pythonCost(b, pyProc.Process.Pid, true, d) }},
 	}
@@ -110,7 +118,7 @@ func BenchmarkPythonKernelCost(b *testing.B) {
 				got[c.name] = append(got[c.name], c.measure(window))
 			}
 		}
-		for _, name := range []string{"native", "python", "python-walker-off"} {
+		for _, name := range []string{"native", "native-as-long", "python", "python-walker-off"} {
 			cs := got[name]
 			logKernelCost(b, name, cs)
 			b.ReportMetric(costMedian(cs, kernelCost.netNsPerSample), name+"-net-ns/sample")
@@ -118,7 +126,9 @@ func BenchmarkPythonKernelCost(b *testing.B) {
 		}
 		b.ReportMetric(costMedian(got["python"], func(c kernelCost) float64 { return c.pyFrames }), "python-py-frames/sample")
 		b.ReportMetric(costMedian(got["python"], kernelCost.netNsPerSample)/costMedian(got["native"], kernelCost.netNsPerSample), "python/native")
+		b.ReportMetric(costMedian(got["python"], kernelCost.netNsPerSample)/costMedian(got["native-as-long"], kernelCost.netNsPerSample), "python/native-as-long")
 		b.Logf("python/native per round: %.2f", pairedRatios(got["python"], got["native"]))
+		b.Logf("python/native-as-long per round: %.2f", pairedRatios(got["python"], got["native-as-long"]))
 	}
 }
 
