@@ -206,20 +206,24 @@ func checkExponentialRead(t *testing.T, m pmetric.Metric) {
 	// that read a little shorter: count from 15 ms, as the power-of-two
 	// views do from 15.6 ms.
 	floor := hist.IndexOf(dp.Scale(), uint64(pipeDelay*3/4))
+	// A read lasts the delay plus the reader's wake-up, which on a busy or
+	// virtual machine can take it past the 20 ms bucket's upper edge
+	// (20.26 ms at scale 3): the induced reads must be within 25 ms.
+	hi := hist.IndexOf(dp.Scale(), uint64(pipeDelay*5/4))
 	var at20, above uint64
 	b := dp.Positive()
 	for i := 0; i < b.BucketCounts().Len(); i++ {
 		idx, c := b.Offset()+int32(i), b.BucketCounts().At(i)
-		if idx == lo {
-			at20 = c
+		if idx >= lo && idx <= hi {
+			at20 += c
 		}
 		if idx >= floor {
 			above += c
 		}
 	}
 	if at20 == 0 || above < pipeReads {
-		t.Errorf("bucket %d (holds 20 ms) has %d reads, %d from 15 ms up; want some, and all %d induced reads",
-			lo, at20, above, pipeReads)
+		t.Errorf("buckets %d-%d (20 to 25 ms) have %d reads, %d from 15 ms up; want some, and all %d induced reads",
+			lo, hi, at20, above, pipeReads)
 	}
 	if v, ok := dp.Attributes().Get("vigil.hook"); !ok || v.Str() == "" {
 		t.Error("no vigil.hook attribute")

@@ -188,7 +188,10 @@ func TestPyroscopeServerStoresOffCPUProfiles(t *testing.T) {
 	ctx := context.Background()
 	var apps []string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if apps, err = srv.Apps(ctx); err == nil && slices.ContainsFunc(apps, func(a string) bool { return strings.HasPrefix(a, "waiter.off_cpu") }) {
+		// The server lists each application once it has stored it: wait
+		// for both, not for whichever comes first.
+		if apps, err = srv.Apps(ctx); err == nil && slices.Contains(apps, "waiter.cpu") &&
+			slices.ContainsFunc(apps, func(a string) bool { return strings.HasPrefix(a, "waiter.off_cpu") }) {
 			break
 		}
 	}
