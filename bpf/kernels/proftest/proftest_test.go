@@ -147,7 +147,7 @@ func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 	skip := map[string]bool{}
 	for _, strategy := range []string{cpuprofile.StrategyTables, cpuprofile.StrategyFramePointer} {
 		t.Run(strategy, func(t *testing.T) {
-			leaf, whole := chainSamples(t, pid, skip, strategy)
+			leaf, whole := chainSamples(t, pid, skip, strategy, true)
 			t.Logf("leaf_work: %d samples, %d with the whole chain to main (%.1f%%)", leaf, whole, 100*float64(whole)/float64(max(leaf, 1)))
 			if leaf < 100 {
 				t.Fatalf("too few samples in leaf_work: %d", leaf)
@@ -163,13 +163,52 @@ func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 	}
 }
 
+// TestPythonStrategiesKeepNativeStacks loads the profiler with each
+// strategy of the python hook in turn (the matrix's guests run no
+// interpreter: the Python frames themselves are tested where one runs,
+// in bpf/cpuprofile and cmd/vigil) and checks that the chosen one is the
+// one forced, and that native stacks of testdata/nofp stay whole with the
+// Python walker in the chain after every native walk.
+func TestPythonStrategiesKeepNativeStacks(t *testing.T) {
+	testenv.RequireRoot(t)
+	cmd := exec.Command(workload(t, "nofp"))
+	cmd.SysProcAttr = dieWithTest
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := uint32(cmd.Process.Pid)
+	skip := map[string]bool{}
+	for _, strategy := range []string{cpuprofile.StrategyPythonFrames, cpuprofile.StrategyPythonOff} {
+		t.Run(strategy, func(t *testing.T) {
+			sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: 199, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			py := sampler.PythonReport()
+			t.Log(report.Line(py, skip))
+			sampler.Close()
+			if py.Chosen != strategy {
+				t.Fatalf("python walker: chose %q, want %q: %v", py.Chosen, strategy, py)
+			}
+			leaf, whole := chainSamples(t, pid, skip, cpuprofile.StrategyTables, false)
+			if leaf < 100 || float64(whole) < 0.95*float64(leaf) {
+				t.Errorf("with python %s, %d of %d samples in leaf_work carry its caller chain", strategy, whole, leaf)
+			}
+		})
+		skip[strategy] = true
+	}
+}
+
 // chainSamples profiles pid with the strategies in skip off, in rounds until
 // leaf_work has enough samples, and counts them and those with the chain.
-func chainSamples(t *testing.T, pid uint32, skip map[string]bool, want string) (leaf, whole int64) {
+// logUnwind tags the test as one of the unwind hook's (the matrix reads the
+// tag); another hook's test leaves it out.
+func chainSamples(t *testing.T, pid uint32, skip map[string]bool, want string, logUnwind bool) (leaf, whole int64) {
 	const hz, round, maxRounds, enough = 199, 2 * time.Second, 15, 300
 	for r := 0; r < maxRounds && leaf < enough; r++ {
 		p, unwind := profilePIDUnwind(t, pid, hz, round, skip)
-		if r == 0 {
+		if r == 0 && logUnwind {
 			t.Log(report.Line(unwind, skip))
 		}
 		if unwind.Chosen != want {
