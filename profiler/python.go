@@ -3,6 +3,7 @@ package profiler
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -82,15 +83,11 @@ func (n *PythonNamer) frame(pid uint32, pp cpuprofile.PythonProcess, f cpuprofil
 }
 
 func (n *PythonNamer) frameLocked(pid uint32, pp cpuprofile.PythonProcess, f cpuprofile.PyFrame) (python.Frame, string) {
-	mem, err := n.memLocked(pid)
-	if err != nil {
-		mem = nil // a cached code object is still named
+	var mem io.ReaderAt = noMemory{} // a cached code object is still named
+	if file, err := n.memLocked(pid); err == nil {
+		mem = file
 	}
-	var r readerAt = noMemory{}
-	if mem != nil {
-		r = mem
-	}
-	fr, err := n.res.Frame(pid, pp.Layout, r, f.Code, f.Check, f.Offset)
+	fr, err := n.res.Frame(pid, pp.Layout, mem, f.Code, f.Check, f.Offset)
 	if err == nil {
 		return fr, ""
 	}
@@ -99,10 +96,6 @@ func (n *PythonNamer) frameLocked(pid uint32, pp cpuprofile.PythonProcess, f cpu
 		return fr, ue.Reason
 	}
 	return fr, "read_failed"
-}
-
-type readerAt interface {
-	ReadAt(p []byte, off int64) (int, error)
 }
 
 // noMemory stands for a process whose memory can no longer be opened.

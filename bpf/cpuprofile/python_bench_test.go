@@ -5,13 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+	"github.com/vigil-ebpf/vigil/internal/pythons"
 )
 
 // pyDeep is a Python program whose stack is depth Python frames deep,
@@ -35,29 +35,11 @@ func anyPython(tb testing.TB) string {
 	if p := os.Getenv("VIGIL_BENCH_PYTHON"); p != "" {
 		return p // to compare interpreters
 	}
-	for _, p := range pythonsHere() {
-		return p
+	for _, py := range pythons.Installed() {
+		return py.Exe
 	}
 	tb.Skip("skipped: no CPython 3.9-3.13 on this machine (apt-get install python3)")
 	return ""
-}
-
-// pythonsHere lists the CPython interpreters vigil supports found here:
-// Debian's and every pyenv version from 3.9 to 3.13.
-func pythonsHere() []string {
-	var out []string
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		out = append(out, "/usr/bin/python3")
-	}
-	home, _ := os.UserHomeDir()
-	vs, _ := filepath.Glob(filepath.Join(home, ".pyenv/versions/3.*/bin/python3.*[0-9]"))
-	for _, v := range vs {
-		minor, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(v), "python3."))
-		if err == nil && minor >= 9 && minor <= 13 {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // startStoppedArgs is startStopped with arguments.

@@ -3,7 +3,6 @@ package cpuprofile
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
+	"github.com/vigil-ebpf/vigil/internal/pythons"
 	"github.com/vigil-ebpf/vigil/symbolizer/python"
 )
 
@@ -19,7 +19,7 @@ import (
 // of each code object as user space does from the process's memory.
 func TestPythonWalkerRecordsEveryFrame(t *testing.T) {
 	testenv.RequireRoot(t)
-	pys := pythonsHere()
+	pys := pythons.Installed()
 	if len(pys) == 0 {
 		t.Skip("skipped: no CPython 3.9-3.13 on this machine (apt-get install python3)")
 	}
@@ -30,8 +30,8 @@ func TestPythonWalkerRecordsEveryFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, py := range pys {
-		t.Run(filepath.Base(filepath.Dir(filepath.Dir(py)))+"-"+filepath.Base(py), func(t *testing.T) {
-			cmd := exec.Command(py, script)
+		t.Run(py.Name, func(t *testing.T) {
+			cmd := py.Command(script)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -52,7 +52,7 @@ func TestPythonWalkerRecordsEveryFrame(t *testing.T) {
 			}
 			pp, ok := p.PythonProcess(pid)
 			if !ok {
-				t.Fatalf("%s not found to run CPython", py)
+				t.Fatalf("%s not found to run CPython", py.Exe)
 			}
 			mem, err := os.Open("/proc/" + strconv.Itoa(int(pid)) + "/mem")
 			if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -79,16 +78,7 @@ func findPythonProcesses(procRoot string) []pythonProc {
 // inspectPythonFile says which CPython a file is; "" and no error when it
 // is not one.
 func inspectPythonFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	ef, err := openELFFile(f)
-	if err != nil {
-		return "", nil
-	}
-	b, err := python.Inspect(ef, path)
+	b, err := python.InspectFile(path)
 	if errors.Is(err, python.ErrNotPython) {
 		return "", nil
 	}
@@ -120,17 +110,6 @@ func writePythonCheck(w io.Writer, report string, procs []pythonProc) {
 		parts = append(parts, fmt.Sprintf("pid %d: CPython %s (%s)", p.pid, p.version, p.path))
 	}
 	fmt.Fprintf(w, "CPython processes: %d\n  %s\n", len(procs), strings.Join(parts, "\n  "))
-}
-
-// openELFFile parses the ELF headers of a file vigil did not build; a
-// panic in the parser is an error.
-func openELFFile(f io.ReaderAt) (ef *elf.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			ef, err = nil, fmt.Errorf("parsing ELF headers: panic: %v", r)
-		}
-	}()
-	return elf.NewFile(f)
 }
 
 // pythonCheckReport is one line on whether Python frames are walked.

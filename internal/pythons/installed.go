@@ -12,9 +12,10 @@ import (
 // executable.
 const debianPython = "/usr/bin/python3"
 
-// installed lists the interpreters already on the machine: Debian's
-// python3, then pyenv's builds (shared libpython) by version.
-func installed() []Interpreter {
+// Installed lists the interpreters already on the machine, fetching
+// nothing: Debian's python3, then pyenv's builds (shared libpython) by
+// version.
+func Installed() []Interpreter {
 	var out []Interpreter
 	if py, ok := debian(); ok {
 		out = append(out, py)

@@ -75,7 +75,7 @@ var all struct {
 func All(tb testing.TB) []Interpreter {
 	tb.Helper()
 	all.once.Do(func() {
-		all.list = append(installed(), archived(tb)...)
+		all.list = append(Installed(), archived(tb)...)
 	})
 	return all.list
 }

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -58,6 +59,26 @@ func Inspect(f *elf.File, path string) (b *Binary, err error) {
 		return nil, fmt.Errorf("inspecting %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// InspectFile is Inspect of the file at path, opened and parsed here; a
+// file that is not ELF is not Python.
+func InspectFile(path string) (b *Binary, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("inspecting %s: malformed ELF: %v", path, r)
+		}
+	}()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (%v)", path, ErrNotPython, err)
+	}
+	return Inspect(ef, path)
 }
 
 // describe fills a Binary from an interpreter file's symbols.
