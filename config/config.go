@@ -40,7 +40,18 @@ type OffCPU struct {
 	// MinBlock is the shortest blocked interval recorded with its stacks;
 	// shorter ones are only counted, which keeps the cost per switch down.
 	MinBlock time.Duration `yaml:"min_block"`
+	// Stacks says which stacks each interval gets: both (the default),
+	// user (no walk of the kernel stack, which is most of the cost) or
+	// kernel.
+	Stacks string `yaml:"stacks"`
 }
+
+// Choices of profiler.off_cpu.stacks.
+const (
+	OffCPUStacksBoth   = "both"
+	OffCPUStacksUser   = "user"
+	OffCPUStacksKernel = "kernel"
+)
 
 // User stack walking modes of profiler.unwind.
 const (

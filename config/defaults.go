@@ -28,7 +28,7 @@ func Default() Config {
 			// Off until the cost per context switch is measured on the
 			// kernels vigil supports. min_block matches the sampler's
 			// own default (a test keeps them equal).
-			OffCPU: OffCPU{Enabled: false, MinBlock: time.Microsecond},
+			OffCPU: OffCPU{Enabled: false, MinBlock: time.Microsecond, Stacks: OffCPUStacksBoth},
 		},
 		Latency: Latency{
 			Enabled:        true,

@@ -20,6 +20,7 @@ func TestSetParsesLikeTheFile(t *testing.T) {
 		{"profiler.pids", "1,22"},
 		{"profiler.off_cpu.enabled", "true"},
 		{"profiler.off_cpu.min_block", "50us"},
+		{"profiler.off_cpu.stacks", "user"},
 		{"latency.hooks", "[read, tcp]"},
 		{"latency.skip_strategies", ""},
 		{"sinks.directory.max_bytes", "64MiB"},
@@ -42,7 +43,7 @@ func TestSetParsesLikeTheFile(t *testing.T) {
 	want.Profiler.Interval = 90 * time.Second
 	want.Profiler.IncludeIdle = true
 	want.Profiler.PIDs = []int{1, 22}
-	want.Profiler.OffCPU = OffCPU{Enabled: true, MinBlock: 50 * time.Microsecond}
+	want.Profiler.OffCPU = OffCPU{Enabled: true, MinBlock: 50 * time.Microsecond, Stacks: OffCPUStacksUser}
 	want.Latency.Hooks = []string{"read", "tcp"}
 	want.Latency.SkipStrategies = []string{}
 	want.Sinks.Directory.MaxBytes = 64 * MiB
@@ -66,7 +67,7 @@ func TestSetErrors(t *testing.T) {
 		{"profiler.frequncy", "1", "unknown key profiler.frequncy (did you mean frequency?)"},
 		{"profiler", "1", "profiler: is a section: set one of its keys (enabled, frequency, interval, include_idle, pids, group_by, unwind, unwind_table_bytes, python, off_cpu)"},
 		{"profiler.frequency.x", "1", "profiler.frequency.x: unknown key: profiler.frequency is a value, not a section"},
-		{"profiler.off_cpu", "true", "profiler.off_cpu: is a section: set one of its keys (enabled, min_block)"},
+		{"profiler.off_cpu", "true", "profiler.off_cpu: is a section: set one of its keys (enabled, min_block, stacks)"},
 		{"profiler.off_cpu.min_block", "1", `profiler.off_cpu.min_block: must be a duration such as 15s or 1m30s (got "1")`},
 		{"sinks.otlp.headers", "novalue", `sinks.otlp.headers: want name=value pairs separated by commas (got "novalue")`},
 		{"sinks.directory.max_bytes", "1.5GiB", `sinks.directory.max_bytes: "1.5GiB": must be a whole number of bytes`},

@@ -95,6 +95,7 @@ func (c *checker) profiler(p Profiler) {
 		c.addf("profiler.unwind_table_bytes", "must be at most 1GiB (got %d)", p.UnwindTableBytes)
 	}
 	c.durRange("profiler.off_cpu.min_block", p.OffCPU.MinBlock, time.Nanosecond, time.Minute)
+	c.oneOf("profiler.off_cpu.stacks", p.OffCPU.Stacks, OffCPUStacksBoth, OffCPUStacksUser, OffCPUStacksKernel)
 	if p.OffCPU.Enabled && !p.Enabled {
 		c.addf("profiler.off_cpu.enabled", "needs profiler.enabled: true (off-CPU profiles come from the profiler)")
 	}

@@ -37,6 +37,7 @@ func TestValidateRules(t *testing.T) {
 		{"group_by", func(c *Config) { c.Profiler.GroupBy = "cgroup" }, "profiler.group_by", `must be auto, executable, container or pid (got "cgroup")`},
 		{"min_block zero", func(c *Config) { c.Profiler.OffCPU.MinBlock = 0 }, "profiler.off_cpu.min_block", "must be between 1ns and 1m0s (got 0s)"},
 		{"min_block long", func(c *Config) { c.Profiler.OffCPU.MinBlock = time.Hour }, "profiler.off_cpu.min_block", "must be between 1ns and 1m0s (got 1h0m0s)"},
+		{"off_cpu stacks", func(c *Config) { c.Profiler.OffCPU.Stacks = "all" }, "profiler.off_cpu.stacks", `must be both, user or kernel (got "all")`},
 		{"off_cpu without profiler", func(c *Config) { c.Profiler.Enabled, c.Profiler.OffCPU.Enabled = false, true }, "profiler.off_cpu.enabled", "needs profiler.enabled: true (off-CPU profiles come from the profiler)"},
 		{"unknown hook", func(c *Config) { c.Latency.Hooks = []string{"read", "disk"} }, "latency.hooks[1]", `must be read, runqueue, tcp or block (got "disk")`},
 		{"hook twice", func(c *Config) { c.Latency.Hooks = []string{"tcp", "tcp"} }, "latency.hooks[1]", `"tcp" is listed twice`},

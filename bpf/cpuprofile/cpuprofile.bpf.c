@@ -297,10 +297,11 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct use
 }
 
 // complete ends a walk: a CPU sample is counted, an off-CPU record written.
-static __always_inline int complete(struct unwind_state *st)
+// typed: the program is a tp_btf one (it may keep records in task storage).
+static __always_inline int complete(struct unwind_state *st, bool typed)
 {
 	if (st->mode == MODE_OFFCPU)
-		return offcpu_commit(st);
+		return offcpu_commit(st, typed);
 	return count_sample(st->buf ? (void *)&counts_b : (void *)&counts_a, &st->key);
 }
 
@@ -314,7 +315,7 @@ static __always_inline void count_ustack_lost(struct unwind_state *st, bool full
 
 // finish stores the walked user stack and completes the walk; reason is
 // 0, -1 (complete) or why the walk stopped early.
-static __always_inline int finish(void *ctx, void *progs, struct unwind_state *st, int reason)
+static __always_inline int finish(void *ctx, void *progs, struct unwind_state *st, int reason, bool typed)
 {
 	if (reason > 0) {
 		// The marker has a slot of its own past MAX_USER_FRAMES, so a
@@ -369,11 +370,11 @@ static __always_inline int finish(void *ctx, void *progs, struct unwind_state *s
 			count_lost(PY_TAIL_CALL_FAILED);
 		}
 	}
-	return complete(st);
+	return complete(st, typed);
 }
 
 // finish_python stores the walked Python stack and completes the walk.
-static __always_inline int finish_python(struct unwind_state *st, struct py_state *ps)
+static __always_inline int finish_python(struct unwind_state *st, struct py_state *ps, bool typed)
 {
 	if (ps->stack.len > 0) {
 		void *pystacks = st->buf ? (void *)&pystacks_b : (void *)&pystacks_a;
@@ -390,12 +391,12 @@ static __always_inline int finish_python(struct unwind_state *st, struct py_stat
 	__u64 *n = bpf_map_lookup_elem(&counters, &slot);
 	if (n)
 		*n += ps->stack.len;
-	return complete(st);
+	return complete(st, typed);
 }
 
 // walk_python follows up to PY_FRAMES_PER_CALL Python frames, then
 // tail-calls itself; finish hands it the walk after the native one.
-static __always_inline int walk_python_body(void *ctx, void *progs, __u32 slot)
+static __always_inline int walk_python_body(void *ctx, void *progs, __u32 slot, bool typed)
 {
 	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
 	struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &slot);
@@ -403,33 +404,33 @@ static __always_inline int walk_python_body(void *ctx, void *progs, __u32 slot)
 		return 0;
 	struct py_proc *pp = bpf_map_lookup_elem(&py_procs, &st->key.pid);
 	if (!pp)
-		return finish_python(st, ps);
+		return finish_python(st, ps, typed);
 	if (!ps->started) {
 		ps->started = 1;
 		__u64 tstate = find_tstate(pp, st->key.tid);
 		if (!tstate) {
 			count_lost(PY_NO_THREAD_STATE);
-			return finish_python(st, ps);
+			return finish_python(st, ps, typed);
 		}
 		ps->frame = first_frame(pp, tstate);
 	}
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < PY_FRAMES_PER_CALL; i++) {
 		if (py_step(pp, ps))
-			return finish_python(st, ps);
+			return finish_python(st, ps, typed);
 		if (ps->stack.len >= MAX_PY_FRAMES - 1) {
 			if (ps->frame)
 				push_py(ps, PY_MARK_DEPTH, PY_UNKNOWN_OFFSET, 0);
-			return finish_python(st, ps);
+			return finish_python(st, ps, typed);
 		}
 	}
 	bpf_tail_call(ctx, progs, 1);
 	count_lost(PY_TAIL_CALL_FAILED);
-	return finish_python(st, ps);
+	return finish_python(st, ps, typed);
 }
 
 // walk_user unwinds up to FRAMES_PER_CALL frames, then tail-calls itself.
-static __always_inline int walk_user_body(void *ctx, void *progs, __u32 slot)
+static __always_inline int walk_user_body(void *ctx, void *progs, __u32 slot, bool typed)
 {
 	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
 	if (!st)
@@ -441,36 +442,36 @@ static __always_inline int walk_user_body(void *ctx, void *progs, __u32 slot)
 		// process again in case its announcement was lost.
 		bpf_map_delete_elem(&seen, &st->key.pid);
 		push_frame(st, st->ip);
-		return finish(ctx, progs, st, TRUNC_PROCESS_NOT_LOADED);
+		return finish(ctx, progs, st, TRUNC_PROCESS_NOT_LOADED, typed);
 	}
 	int r = 0;
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < FRAMES_PER_CALL; i++) {
 		r = unwind_step(st, p);
 		if (r != 0)
-			return finish(ctx, progs, st, r);
+			return finish(ctx, progs, st, r, typed);
 		if (st->stack.len >= MAX_USER_FRAMES)
-			return finish(ctx, progs, st, st->ip ? TRUNC_DEPTH : -1);
+			return finish(ctx, progs, st, st->ip ? TRUNC_DEPTH : -1, typed);
 	}
 	bpf_tail_call(ctx, progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
-	return finish(ctx, progs, st, TRUNC_DEPTH);
+	return finish(ctx, progs, st, TRUNC_DEPTH, typed);
 }
 
 // The walkers as programs of each entry point's type, with its own
 // program array and scratch slot.
 SEC("perf_event")
-int walk_python(struct bpf_perf_event_data *ctx) { return walk_python_body(ctx, &unwind_progs, MODE_CPU); }
+int walk_python(struct bpf_perf_event_data *ctx) { return walk_python_body(ctx, &unwind_progs, MODE_CPU, false); }
 SEC("perf_event")
-int walk_user(struct bpf_perf_event_data *ctx) { return walk_user_body(ctx, &unwind_progs, MODE_CPU); }
+int walk_user(struct bpf_perf_event_data *ctx) { return walk_user_body(ctx, &unwind_progs, MODE_CPU, false); }
 SEC("tp_btf/sched_switch")
-int offcpu_walk_python(__u64 *ctx) { return walk_python_body(ctx, &offcpu_progs, MODE_OFFCPU); }
+int offcpu_walk_python(__u64 *ctx) { return walk_python_body(ctx, &offcpu_progs, MODE_OFFCPU, true); }
 SEC("tp_btf/sched_switch")
-int offcpu_walk_user(__u64 *ctx) { return walk_user_body(ctx, &offcpu_progs, MODE_OFFCPU); }
+int offcpu_walk_user(__u64 *ctx) { return walk_user_body(ctx, &offcpu_progs, MODE_OFFCPU, true); }
 SEC("tracepoint/sched/sched_switch")
-int offcpu_tp_walk_python(void *ctx) { return walk_python_body(ctx, &offcpu_tp_progs, MODE_OFFCPU); }
+int offcpu_tp_walk_python(void *ctx) { return walk_python_body(ctx, &offcpu_tp_progs, MODE_OFFCPU, false); }
 SEC("tracepoint/sched/sched_switch")
-int offcpu_tp_walk_user(void *ctx) { return walk_user_body(ctx, &offcpu_tp_progs, MODE_OFFCPU); }
+int offcpu_tp_walk_user(void *ctx) { return walk_user_body(ctx, &offcpu_tp_progs, MODE_OFFCPU, false); }
 
 // start_walk sets st up to walk the user stack from regs.
 static __always_inline void start_walk(struct unwind_state *st, struct user_regs *regs, __u32 buf)
@@ -515,7 +516,7 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	bpf_tail_call(ctx, &unwind_progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
 	push_frame(st, st->ip);
-	return finish(ctx, &unwind_progs, st, TRUNC_DEPTH);
+	return finish(ctx, &unwind_progs, st, TRUNC_DEPTH, false);
 }
 
 SEC("perf_event")
@@ -546,7 +547,7 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 // leaves the CPU (current is prev): its kernel stack now, its user stack by
 // the walker, whose end writes the record.
 static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct *prev,
-				      __u32 pid, __u32 tid, __u64 now)
+				      __u32 pid, __u32 tid, __u64 now, bool typed)
 {
 	__u32 slot = MODE_OFFCPU;
 	struct unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &slot);
@@ -564,25 +565,29 @@ static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct
 	st->start = now;
 	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
 	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
-	st->key.kstack = off_stack_id(ctx, stacks, 0, OFF_KSTACK_COLLISION);
+	st->key.kstack = STACK_NONE;
+	if (off_stacks & OFF_KERNEL_STACK)
+		st->key.kstack = off_stack_id(ctx, stacks, 0, OFF_KSTACK_COLLISION);
+	if (!(off_stacks & OFF_USER_STACK))
+		return offcpu_commit(st, typed);
 	if (!unwind_tables) {
 		st->key.ustack = off_stack_id(ctx, stacks, BPF_F_USER_STACK, OFF_USTACK_COLLISION);
-		return offcpu_commit(st);
+		return offcpu_commit(st, typed);
 	}
 	struct user_regs regs = {};
 	if (saved_user_regs(prev, &regs) != 0) {
 		off_count(OFF_NO_USER_REGS);
 		st->key.ustack = STACK_LOST;
-		return offcpu_commit(st);
+		return offcpu_commit(st, typed);
 	}
 	if (regs.ip == 0) // a thread that never runs user code (io_uring worker)
-		return offcpu_commit(st);
+		return offcpu_commit(st, typed);
 	start_walk(st, &regs, buf);
 	st->key.ustack = STACK_PENDING;
 	bpf_tail_call(ctx, progs, 0);
 	count_lost(UNW_TAIL_CALL_FAILED);
 	push_frame(st, st->ip);
-	return finish(ctx, progs, st, TRUNC_DEPTH);
+	return finish(ctx, progs, st, TRUNC_DEPTH, typed);
 }
 
 // wanted says whether a thread of pid that left the CPU is one to record.
@@ -611,7 +616,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
-	offcpu_charge(next->pid, now);
+	offcpu_charge(next, next->pid, now);
 	if (preempt)
 		return 0;
 	// From 5.18 the tracepoint passes the state __schedule acted on;
@@ -624,7 +629,7 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 	__u32 pid = prev->tgid, tid = prev->pid;
 	if (!wanted(prev, pid, tid))
 		return 0;
-	return offcpu_out(ctx, &offcpu_progs, prev, pid, tid, now);
+	return offcpu_out(ctx, &offcpu_progs, prev, pid, tid, now, true);
 }
 
 /* The classic tracepoint's record; stable since 4.x. */
@@ -649,7 +654,7 @@ SEC("tracepoint/sched/sched_switch")
 int offcpu_tp_switch(struct sched_switch_rec *ctx)
 {
 	__u64 now = bpf_ktime_get_ns();
-	offcpu_charge(ctx->next_pid, now);
+	offcpu_charge(NULL, ctx->next_pid, now);
 	long state = ctx->prev_state;
 	if ((state & REPORT_PREEMPTED) || !(state & REPORT_WAITING))
 		return 0;
@@ -659,7 +664,7 @@ int offcpu_tp_switch(struct sched_switch_rec *ctx)
 		return 0;
 	if (have_task_pt_regs)
 		prev = bpf_get_current_task_btf();
-	offcpu_out(ctx, &offcpu_tp_progs, prev, pid, tid, now);
+	offcpu_out(ctx, &offcpu_tp_progs, prev, pid, tid, now, false);
 	return 0; // 1 would have the kernel also process the perf event
 }
 

@@ -10,7 +10,7 @@
 // (preempted) are waiting for a CPU, which the run-queue histogram measures:
 // they are not off-CPU and are not recorded. Batch.OffCPUTotals accounts
 // for every interval: recorded, below Options.MinBlock, or lost by reason.
-// See offcpu.bpf.h for why the user stack is walked at switch-out.
+// See offcpu.bpf.h for why both stacks are taken at switch-out.
 package cpuprofile
 
 import (
@@ -54,6 +54,9 @@ type Options struct {
 	// MinBlock: off-CPU intervals shorter than this are only counted;
 	// 0 = DefaultMinBlock.
 	MinBlock time.Duration
+	// OffCPUStacks says which stacks off-CPU intervals get:
+	// OffCPUStacksBoth ("" too), OffCPUStacksUser or OffCPUStacksKernel.
+	OffCPUStacks string
 }
 
 // Profiler owns the loaded program, its maps and one perf event per CPU.

@@ -51,7 +51,7 @@ type cpuprofileOffcpuRec struct {
 
 type cpuprofileOffcpuTotals struct {
 	_ structs.HostLayout
-	N [20]uint64
+	N [21]uint64
 }
 
 type cpuprofileOffcpuValue struct {
@@ -189,6 +189,7 @@ const (
 	cpuprofileMapOffcpuProgs         = "offcpu_progs"
 	cpuprofileMapOffcpuStart         = "offcpu_start"
 	cpuprofileMapOffcpuSums          = "offcpu_sums"
+	cpuprofileMapOffcpuTask          = "offcpu_task"
 	cpuprofileMapOffcpuTpProgs       = "offcpu_tp_progs"
 	cpuprofileMapPidFilter           = "pid_filter"
 	cpuprofileMapProcs               = "procs"
@@ -208,6 +209,7 @@ const (
 	cpuprofileMapUnwindScratch       = "unwind_scratch"
 	cpuprofileMapUstacksA            = "ustacks_a"
 	cpuprofileMapUstacksB            = "ustacks_b"
+	cpuprofileProgOffcpuLive         = "offcpu_live"
 	cpuprofileProgOffcpuSwitch       = "offcpu_switch"
 	cpuprofileProgOffcpuTpSwitch     = "offcpu_tp_switch"
 	cpuprofileProgOffcpuTpWalkPython = "offcpu_tp_walk_python"
@@ -224,7 +226,9 @@ const (
 	cpuprofileVarHaveTaskPtRegs      = "have_task_pt_regs"
 	cpuprofileVarIncludeIdle         = "include_idle"
 	cpuprofileVarMinBlockNs          = "min_block_ns"
+	cpuprofileVarOffStacks           = "off_stacks"
 	cpuprofileVarPythonFrames        = "python_frames"
+	cpuprofileVarTaskRecords         = "task_records"
 	cpuprofileVarUnusedEvent         = "unused_event"
 	cpuprofileVarUnwindTables        = "unwind_tables"
 )
@@ -271,6 +275,7 @@ type cpuprofileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileProgramSpecs struct {
+	OffcpuLive         *ebpf.ProgramSpec `ebpf:"offcpu_live"`
 	OffcpuSwitch       *ebpf.ProgramSpec `ebpf:"offcpu_switch"`
 	OffcpuTpSwitch     *ebpf.ProgramSpec `ebpf:"offcpu_tp_switch"`
 	OffcpuTpWalkPython *ebpf.ProgramSpec `ebpf:"offcpu_tp_walk_python"`
@@ -296,6 +301,7 @@ type cpuprofileMapSpecs struct {
 	OffcpuProgs   *ebpf.MapSpec `ebpf:"offcpu_progs"`
 	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
 	OffcpuSums    *ebpf.MapSpec `ebpf:"offcpu_sums"`
+	OffcpuTask    *ebpf.MapSpec `ebpf:"offcpu_task"`
 	OffcpuTpProgs *ebpf.MapSpec `ebpf:"offcpu_tp_progs"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
@@ -327,7 +333,9 @@ type cpuprofileVariableSpecs struct {
 	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
 	MinBlockNs     *ebpf.VariableSpec `ebpf:"min_block_ns"`
+	OffStacks      *ebpf.VariableSpec `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.VariableSpec `ebpf:"python_frames"`
+	TaskRecords    *ebpf.VariableSpec `ebpf:"task_records"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnwindTables   *ebpf.VariableSpec `ebpf:"unwind_tables"`
 }
@@ -361,6 +369,7 @@ type cpuprofileMaps struct {
 	OffcpuProgs   *ebpf.Map `ebpf:"offcpu_progs"`
 	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
 	OffcpuSums    *ebpf.Map `ebpf:"offcpu_sums"`
+	OffcpuTask    *ebpf.Map `ebpf:"offcpu_task"`
 	OffcpuTpProgs *ebpf.Map `ebpf:"offcpu_tp_progs"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
 	Procs         *ebpf.Map `ebpf:"procs"`
@@ -393,6 +402,7 @@ func (m *cpuprofileMaps) Close() error {
 		m.OffcpuProgs,
 		m.OffcpuStart,
 		m.OffcpuSums,
+		m.OffcpuTask,
 		m.OffcpuTpProgs,
 		m.PidFilter,
 		m.Procs,
@@ -425,7 +435,9 @@ type cpuprofileVariables struct {
 	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
 	MinBlockNs     *ebpf.Variable `ebpf:"min_block_ns"`
+	OffStacks      *ebpf.Variable `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.Variable `ebpf:"python_frames"`
+	TaskRecords    *ebpf.Variable `ebpf:"task_records"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	UnwindTables   *ebpf.Variable `ebpf:"unwind_tables"`
 }
@@ -434,6 +446,7 @@ type cpuprofileVariables struct {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofilePrograms struct {
+	OffcpuLive         *ebpf.Program `ebpf:"offcpu_live"`
 	OffcpuSwitch       *ebpf.Program `ebpf:"offcpu_switch"`
 	OffcpuTpSwitch     *ebpf.Program `ebpf:"offcpu_tp_switch"`
 	OffcpuTpWalkPython *ebpf.Program `ebpf:"offcpu_tp_walk_python"`
@@ -448,6 +461,7 @@ type cpuprofilePrograms struct {
 
 func (p *cpuprofilePrograms) Close() error {
 	return _CpuprofileClose(
+		p.OffcpuLive,
 		p.OffcpuSwitch,
 		p.OffcpuTpSwitch,
 		p.OffcpuTpWalkPython,

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
 )
 
 // OffCPUHook is the name vigil check and the kernel matrix give the
@@ -37,10 +38,11 @@ type OffCPUTotals struct {
 	Seen, Recorded, Below                uint64 // intervals
 	SeenNanos, RecordedNanos, BelowNanos uint64
 	// Lost and LostNanos count intervals not recorded, by reason (one of
-	// OffCPULostReasons). A record the kernel's LRU map pushed out, or one
-	// still there when its thread blocked again (its switch-in was not
-	// seen), is lost with its duration unknown: it counts in Lost and Seen,
-	// with no nanoseconds.
+	// OffCPULostReasons). A record the kernel's LRU map pushed out, one
+	// that could not be written (no task storage to be had), or one still
+	// there when its thread blocked again (its switch-in was not seen), is
+	// lost with its duration unknown: it counts in Lost and Seen, with no
+	// nanoseconds.
 	Lost, LostNanos map[string]uint64
 	// StackLost counts recorded intervals with part of a stack lost, by
 	// reason (LostReasons' stack reasons, and user_stack_incomplete,
@@ -49,7 +51,7 @@ type OffCPUTotals struct {
 }
 
 // OffCPULostReasons name why an off-CPU interval was not recorded.
-var OffCPULostReasons = [...]string{"counts_map_full", "empty_stack", "record_evicted", "record_replaced"}
+var OffCPULostReasons = [...]string{"counts_map_full", "empty_stack", "record_evicted", "record_failed", "record_replaced"}
 
 // Slots of offcpu_sums, in the order of enum offcpu_slot in offcpu.bpf.h.
 const (
@@ -71,6 +73,7 @@ const (
 	offUstackIncomplete = offStackBase + 6 + iota
 	offNoUserRegs
 	offReplaced
+	offNoRecord
 	offSlots
 )
 
@@ -81,6 +84,9 @@ type offCPU struct {
 	progs  map[string]*ebpf.Program
 	slots  *ebpf.Map // the program array the walkers were put in
 	link   link.Link
+	// live lists the records kept in task storage (nil: they are in
+	// offcpu_start, which user space reads itself).
+	live *link.Iter
 
 	// The stacks of the previous drain (every one), and of older epochs
 	// those that live records still name.
@@ -102,7 +108,32 @@ func validOffCPU(opts *Options) error {
 	if opts.MinBlock == 0 {
 		opts.MinBlock = DefaultMinBlock
 	}
+	switch opts.OffCPUStacks {
+	case "":
+		opts.OffCPUStacks = OffCPUStacksBoth
+	case OffCPUStacksBoth, OffCPUStacksUser, OffCPUStacksKernel:
+	default:
+		return fmt.Errorf("off-CPU stacks %q: must be %s, %s or %s", opts.OffCPUStacks, OffCPUStacksBoth, OffCPUStacksUser, OffCPUStacksKernel)
+	}
 	return nil
+}
+
+// Which stacks off-CPU intervals get (Options.OffCPUStacks).
+const (
+	OffCPUStacksBoth   = "both"   // kernel and user (the default)
+	OffCPUStacksUser   = "user"   // user only: no walk of the kernel stack, most of the cost
+	OffCPUStacksKernel = "kernel" // kernel only: no walk of user memory
+)
+
+// offStacksMask is off_stacks for a choice validOffCPU accepted.
+func offStacksMask(s string) uint32 {
+	switch s {
+	case OffCPUStacksUser:
+		return 2
+	case OffCPUStacksKernel:
+		return 1
+	}
+	return 3
 }
 
 // offCPUEntries bounds the distinct off-CPU keys of one drain interval and
@@ -118,6 +149,12 @@ func (p *Profiler) sizeOffCPUMaps(spec *ebpf.CollectionSpec, stacks uint32) uint
 	}
 	for _, name := range []string{"offcpu_a", "offcpu_b", "offcpu_start"} {
 		spec.Maps[name].MaxEntries = n
+	}
+	if !histmap.HaveTaskStorage() {
+		// Created with the other maps, so it must exist; the programs
+		// don't use it (task_records stays false).
+		m := spec.Maps["offcpu_task"]
+		m.Type, m.Flags, m.MaxEntries = ebpf.Hash, 0, 1
 	}
 	if p.opts.OffCPU {
 		stacks = max(stacks, 8192)
@@ -155,6 +192,12 @@ func (p *Profiler) openOffCPU() error {
 	if err := p.spec.Variables["have_prev_state"].Set(haveSwitchPrevState()); err != nil {
 		return err
 	}
+	if err := p.spec.Variables["task_records"].Set(histmap.HaveTaskStorage()); err != nil {
+		return err
+	}
+	if err := p.spec.Variables["off_stacks"].Set(offStacksMask(p.opts.OffCPUStacks)); err != nil {
+		return err
+	}
 	p.off = &offCPU{carried: map[uint32]*stackStore{}}
 	tries := make([]attach.Strategy, 0, len(offStrategies))
 	for _, s := range offStrategies {
@@ -188,6 +231,9 @@ func (p *Profiler) tryOffCPU(s offStrategy) error {
 		}
 		return err
 	}
+	if s.name == StrategyOffCPUBTF && histmap.HaveTaskStorage() {
+		names = append(names, "offcpu_live")
+	}
 	for _, n := range names {
 		prog, err := loadProgram(p.spec, n, repl)
 		if err != nil {
@@ -195,19 +241,41 @@ func (p *Profiler) tryOffCPU(s offStrategy) error {
 		}
 		progs[n] = prog
 	}
+	var live *link.Iter
+	if prog := progs["offcpu_live"]; prog != nil {
+		var err error
+		if live, err = link.AttachIter(link.IterOptions{Program: prog}); err != nil {
+			return fail(fmt.Errorf("attaching offcpu_live: %w", err))
+		}
+	}
 	slots := s.slots(&p.objs.cpuprofileMaps)
-	for i, n := range []string{s.walkUser, s.walkPython}[:len(names)-1] {
+	walkers := []string{s.walkUser, s.walkPython}[:0]
+	if p.tables {
+		walkers = append(walkers, s.walkUser)
+	}
+	if py {
+		walkers = append(walkers, s.walkPython)
+	}
+	for i, n := range walkers {
 		if err := slots.Put(uint32(i), progs[n]); err != nil {
+			closeIter(live)
 			return fail(fmt.Errorf("installing %s: %w", n, err))
 		}
 	}
 	l, err := s.attach(progs[s.entry])
 	if err != nil {
 		clearSlots(slots)
+		closeIter(live)
 		return fail(err)
 	}
-	p.off.progs, p.off.slots, p.off.link = progs, slots, l
+	p.off.progs, p.off.slots, p.off.link, p.off.live = progs, slots, l, live
 	return nil
+}
+
+func closeIter(it *link.Iter) {
+	if it != nil {
+		it.Close()
+	}
 }
 
 func clearSlots(m *ebpf.Map) {
@@ -294,6 +362,10 @@ func (p *Profiler) closeOffCPU() error {
 		return nil
 	}
 	errs := []error{p.off.detach()}
+	if p.off.live != nil {
+		errs = append(errs, p.off.live.Close())
+		p.off.live = nil
+	}
 	for _, prog := range p.off.progs {
 		errs = append(errs, prog.Close())
 	}

@@ -42,6 +42,16 @@ const offcpuBpftrace = `tracepoint:sched:sched_switch
 }
 `
 
+// kstackBpftrace takes only the kernel stack where offcpuBpftrace takes
+// both stacks: the kernel's walk, which any exact off-CPU profile pays.
+const kstackBpftrace = `tracepoint:sched:sched_switch
+{
+	if (args->prev_pid != 0) {
+		@ks[args->prev_pid] = kstack;
+	}
+}
+`
+
 // pingRun is one measured run: the workload's mean round trip, and with
 // bpf_stats on the tool's in-kernel time and runs.
 type pingRun struct {
@@ -75,11 +85,27 @@ func BenchmarkOffCPU(b *testing.B) {
 		// Where the time goes: the same hook with frame pointers (the
 		// kernel's walk, as bpftrace's ustack) instead of the table walker.
 		{"vigil-fp+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
-			return runVigilWith(b, bin, stats, UnwindFramePointer)
+			return runVigilWith(b, bin, stats, func(o *Options) { o.Unwind = UnwindFramePointer })
+		}},
+		// The classic tracepoint strategy.
+		{"vigil-tracepoint+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
+			return runVigilWith(b, bin, stats, func(o *Options) { o.Skip = map[string]bool{StrategyOffCPUBTF: true} })
+		}},
+		// User stacks only (--stacks user): no walk of the kernel stack.
+		{"vigil-user", false, func(b *testing.B, bin string, stats bool) pingRun {
+			return runVigilWith(b, bin, stats, func(o *Options) { o.OffCPUStacks = OffCPUStacksUser })
+		}},
+		{"vigil-user+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
+			return runVigilWith(b, bin, stats, func(o *Options) { o.OffCPUStacks = OffCPUStacksUser })
 		}},
 	}
 	if _, err := exec.LookPath("bpftrace"); err == nil {
-		tools = append(tools, pingTool{"bpftrace", false, runBpftrace}, pingTool{"bpftrace+stats", true, runBpftrace})
+		tools = append(tools, pingTool{"bpftrace", false, runBpftrace}, pingTool{"bpftrace+stats", true, runBpftrace},
+			// The floor: only the kernel's walk of the kernel stack, at
+			// each switch-out of a user thread.
+			pingTool{"kstack-only+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
+				return runBpftraceScript(b, bin, stats, kstackBpftrace)
+			}})
 	} else {
 		b.Log("bpftrace not installed: no comparison")
 	}
@@ -110,11 +136,18 @@ func reportPing(b *testing.B, results map[string][]pingRun) {
 	rtt := func(r pingRun) float64 { return r.rtt }
 	bare := med(results["bare"], rtt)
 	b.ReportMetric(bare, "bare-rtt-ns")
-	if r := results["vigil-fp+stats"]; len(r) > 0 {
-		b.Logf("vigil with frame pointers: in kernel %.0f ns per blocked switch",
-			med(r, func(r pingRun) float64 { return r.kernelNs / pingRounds / 2 }))
+	for _, v := range []struct{ name, what string }{
+		{"vigil-fp+stats", "vigil with frame pointers"},
+		{"vigil-tracepoint+stats", "vigil on the classic tracepoint"},
+		{"kstack-only+stats", "the kernel stack alone (bpftrace, kstack at each switch-out)"},
+	} {
+		if r := results[v.name]; len(r) > 0 {
+			ns := med(r, func(r pingRun) float64 { return r.kernelNs / pingRounds / 2 })
+			b.ReportMetric(ns, strings.TrimSuffix(v.name, "+stats")+"-kernel-ns/switch")
+			b.Logf("%s: in kernel %.0f ns per blocked switch", v.what, ns)
+		}
 	}
-	for _, tool := range []string{"vigil", "bpftrace"} {
+	for _, tool := range []string{"vigil", "vigil-user", "bpftrace"} {
 		if len(results[tool]) == 0 {
 			continue
 		}
@@ -191,13 +224,18 @@ func runBare(b *testing.B, bin string, _ bool) pingRun {
 // runVigil profiles the whole machine off-CPU, as the agent would, with
 // the workload's tables loaded before it starts.
 func runVigil(b *testing.B, bin string, stats bool) pingRun {
-	return runVigilWith(b, bin, stats, UnwindAuto)
+	return runVigilWith(b, bin, stats, nil)
 }
 
-func runVigilWith(b *testing.B, bin string, stats bool, unwind string) pingRun {
+// runVigilWith is runVigil with the options changed by set.
+func runVigilWith(b *testing.B, bin string, stats bool, set func(*Options)) pingRun {
 	cmd, in, out := startPing(b, bin)
 	defer cmd.Process.Kill()
-	p, err := Open(Options{Frequency: 49, NoCPU: true, DrainInterval: time.Second, Unwind: unwind})
+	opts := Options{Frequency: 49, NoCPU: true, DrainInterval: time.Second, Unwind: UnwindAuto}
+	if set != nil {
+		set(&opts)
+	}
+	p, err := Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -224,8 +262,12 @@ func runVigilWith(b *testing.B, bin string, stats bool, unwind string) pingRun {
 // runBpftrace runs the bpftrace equivalent around the workload; its
 // programs are the ones loaded after it started.
 func runBpftrace(b *testing.B, bin string, stats bool) pingRun {
+	return runBpftraceScript(b, bin, stats, offcpuBpftrace)
+}
+
+func runBpftraceScript(b *testing.B, bin string, stats bool, script string) pingRun {
 	before := progIDs()
-	bt := exec.Command("bpftrace", "-e", offcpuBpftrace)
+	bt := exec.Command("bpftrace", "-e", script)
 	bt.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := bt.StdoutPipe()
 	if err != nil {

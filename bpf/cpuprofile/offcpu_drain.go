@@ -1,10 +1,14 @@
 package cpuprofile
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // stackStore holds the stacks of one drain epoch, decoded: kernel stacks by
@@ -116,7 +120,16 @@ func (p *Profiler) drainOffCPU(epoch uint32, cur *stackStore, b *Batch) error {
 	}
 	err := takeOffCPU(m, store, b)
 	started, serr := sumSlots(p.objs.OffcpuSums)
-	live, carried, cerr := liveRecords(p.objs.OffcpuStart, store)
+	var (
+		live    uint64
+		carried map[uint32]*stackStore
+		cerr    error
+	)
+	if o.live != nil {
+		live, carried, cerr = liveTaskRecords(o.live, store)
+	} else {
+		live, carried, cerr = liveRecords(p.objs.OffcpuStart, store)
+	}
 	o.carried, o.prev, o.prevEpoch = carried, cur, epoch
 	sums, terr := sumSlots(p.objs.OffcpuSums)
 	b.OffCPUTotals = o.totalsSince(sums, started[offStarted], live)
@@ -161,17 +174,53 @@ func liveRecords(m *ebpf.Map, store func(uint32) *stackStore) (uint64, map[uint3
 	it := m.Iterate()
 	for it.Next(&tid, &rec) {
 		live++
-		dst := out[rec.K.Epoch]
-		if dst == nil {
-			dst = newStackStore()
-			out[rec.K.Epoch] = dst
-		}
-		dst.keep(store(rec.K.Epoch), &rec.K.Key)
+		carry(out, store, &rec)
 	}
 	if err := it.Err(); err != nil {
 		return live, out, fmt.Errorf("reading off-CPU records: %w", err)
 	}
 	return live, out, nil
+}
+
+// maxLiveRecords bounds what one listing of task-storage records reads: a
+// thread has one record at most, and Linux's pid_max is 4M.
+const maxLiveRecords = 1 << 22
+
+// liveTaskRecords is liveRecords for records in task storage, listed by
+// the offcpu_live iterator.
+func liveTaskRecords(it *link.Iter, store func(uint32) *stackStore) (uint64, map[uint32]*stackStore, error) {
+	out := map[uint32]*stackStore{}
+	r, err := it.Open()
+	if err != nil {
+		return 0, out, fmt.Errorf("listing off-CPU records: %w", err)
+	}
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	var (
+		rec  cpuprofileOffcpuRec
+		live uint64
+	)
+	for live < maxLiveRecords {
+		if err := binary.Read(br, binary.LittleEndian, &rec); err != nil {
+			if errors.Is(err, io.EOF) {
+				return live, out, nil
+			}
+			return live, out, fmt.Errorf("listing off-CPU records: %w", err)
+		}
+		live++
+		carry(out, store, &rec)
+	}
+	return live, out, fmt.Errorf("listing off-CPU records: more than %d", maxLiveRecords)
+}
+
+// carry copies the stacks rec names into out, by epoch.
+func carry(out map[uint32]*stackStore, store func(uint32) *stackStore, rec *cpuprofileOffcpuRec) {
+	dst := out[rec.K.Epoch]
+	if dst == nil {
+		dst = newStackStore()
+		out[rec.K.Epoch] = dst
+	}
+	dst.keep(store(rec.K.Epoch), &rec.K.Key)
 }
 
 // sumSlots adds up the per-CPU off-CPU counters.
@@ -206,7 +255,7 @@ func (o *offCPU) totalsSince(sums [offSlots]uint64, started, live uint64) OffCPU
 		o.evicted = uint64(est)
 	}
 	t := OffCPUTotals{
-		Seen: d[offSeen] + evicted + d[offReplaced], SeenNanos: d[offSeenNs],
+		Seen: d[offSeen] + evicted + d[offReplaced] + d[offNoRecord], SeenNanos: d[offSeenNs],
 		Recorded: d[offRecorded], RecordedNanos: d[offRecordedNs],
 		Below: d[offBelow], BelowNanos: d[offBelowNs],
 		Lost: map[string]uint64{}, LostNanos: map[string]uint64{}, StackLost: map[string]uint64{},
@@ -222,6 +271,7 @@ func (o *offCPU) totalsSince(sums [offSlots]uint64, started, live uint64) OffCPU
 	add(t.LostNanos, "empty_stack", d[offLostEmptyNs])
 	add(t.Lost, "record_evicted", evicted)
 	add(t.Lost, "record_replaced", d[offReplaced])
+	add(t.Lost, "record_failed", d[offNoRecord])
 	for i := 0; i < 6; i++ {
 		add(t.StackLost, LostReasons[i], d[offStackBase+i])
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,10 +191,16 @@ func TestOffCPUTimeOfBlockingFunctions(t *testing.T) {
 	}
 }
 
+// blockedIn names, per blocking function of the workload, a part of the
+// name of the kernel function its thread waits in.
+var blockedIn = map[string]string{"sleeper": "nanosleep", "pipe_reader": "pipe_read", "mutex_waiter": "futex"}
+
 func checkOffCPURun(t *testing.T, skip map[string]bool) {
 	run := runOffCPUWorkload(t, skip, 200*time.Millisecond)
 	funcs := loadFuncs(t, offcpuBinary(t))
+	ksyms := readKernelSymbols(t)
 	got := map[string]uint64{}
+	inKernel := map[string]uint64{} // of got, the time whose kernel stack shows the wait
 	var sampled uint64
 	truncated := map[string]uint64{}
 	for _, s := range run.samples {
@@ -201,13 +208,27 @@ func checkOffCPURun(t *testing.T, skip map[string]bool) {
 		if s.UserTruncated != "" {
 			truncated[s.UserTruncated] += s.OffCPUNanos
 		}
+		var names []string
+		for _, pc := range s.Kernel {
+			names = append(names, ksyms.name(pc))
+		}
 		for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "spinner"} {
 			if funcs.stackHas(s.User, fn) {
 				got[fn] += s.OffCPUNanos
+				if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, blockedIn[fn]) }) {
+					inKernel[fn] += s.OffCPUNanos
+				}
 			}
 		}
 	}
 	t.Logf("%s: measured %v, recorded %v, truncated %v", run.report, run.measured, got, truncated)
+	// The kernel stacks show the waits.
+	for fn, k := range blockedIn {
+		if got[fn] > 0 && float64(inKernel[fn]) < 0.9*float64(got[fn]) {
+			t.Errorf("%s: only %d of %d ns have a kernel stack through *%s*", fn, inKernel[fn], got[fn], k)
+		}
+	}
+
 	for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter"} {
 		want := float64(run.measured[fn])
 		if want < 1e8 {
@@ -255,5 +276,164 @@ func checkOffCPUTotals(t *testing.T, totals []OffCPUTotals, sampled uint64) {
 	}
 	if sum.Recorded == 0 {
 		t.Error("nothing recorded")
+	}
+}
+
+// kernelSymbols are the kernel's text symbols by address, from
+// /proc/kallsyms.
+type kernelSymbols []struct {
+	addr uint64
+	name string
+}
+
+func readKernelSymbols(t testing.TB) kernelSymbols {
+	t.Helper()
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out kernelSymbols
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || (fields[1] != "t" && fields[1] != "T") {
+			continue
+		}
+		addr, err := strconv.ParseUint(fields[0], 16, 64)
+		if err != nil || addr == 0 {
+			continue
+		}
+		out = append(out, struct {
+			addr uint64
+			name string
+		}{addr, fields[2]})
+	}
+	if len(out) == 0 {
+		t.Skip("skipped: /proc/kallsyms shows no addresses")
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
+	return out
+}
+
+// name is the symbol at or below pc.
+func (k kernelSymbols) name(pc uint64) string {
+	i := sort.Search(len(k), func(i int) bool { return k[i].addr > pc }) - 1
+	if i < 0 {
+		return ""
+	}
+	return k[i].name
+}
+
+// TestOffCPUThreadBlockedAcrossDrains checks that a thread blocked across
+// several drains gets its whole interval, with the user stack walked when
+// it blocked (kept by user space from its drain epoch: the records are
+// listed from task storage or from the hash) and its kernel stack.
+func TestOffCPUThreadBlockedAcrossDrains(t *testing.T) {
+	testenv.RequireRoot(t)
+	ksyms := readKernelSymbols(t)
+	for _, s := range offStrategies {
+		t.Run(s.name, func(t *testing.T) {
+			skip := map[string]bool{}
+			for _, o := range offStrategies {
+				if o.name != s.name {
+					skip[o.name] = true
+				}
+			}
+			p, err := Open(Options{Frequency: 49, NoCPU: true, DrainInterval: 100 * time.Millisecond, Skip: skip})
+			testenv.SkipIfNotSupported(t, "off-CPU profiling", err)
+			defer p.Close()
+			cmd := exec.Command("sleep", "1.2")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pid := uint32(cmd.Process.Pid)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var samples []Sample
+			drains := 0
+			for waiting := true; waiting; {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					waiting = false
+				case <-time.After(100 * time.Millisecond):
+				}
+				b, err := p.Drain()
+				if err != nil {
+					t.Fatal(err)
+				}
+				drains++
+				for _, s := range b.OffCPU {
+					if s.PID == pid {
+						samples = append(samples, s)
+					}
+				}
+			}
+			var long *Sample
+			for i := range samples {
+				if samples[i].OffCPUNanos >= 1e9 {
+					long = &samples[i]
+				}
+			}
+			if long == nil {
+				t.Fatalf("over %d drains, no interval of sleep of 1 s or more: %+v", drains, samples)
+			}
+			var kernel []string
+			for _, pc := range long.Kernel {
+				kernel = append(kernel, ksyms.name(pc))
+			}
+			t.Logf("%d drains; %d ns blocked; user frames %d; kernel %v", drains, long.OffCPUNanos, len(long.User), kernel)
+			if long.UserLost || len(long.User) == 0 {
+				t.Errorf("the user stack of the interval is lost (%d frames)", len(long.User))
+			}
+			if long.KernelLost || !slices.ContainsFunc(kernel, func(n string) bool { return strings.Contains(n, "nanosleep") }) {
+				t.Errorf("the kernel stack of the interval does not show the sleep: lost %v, %v", long.KernelLost, kernel)
+			}
+		})
+	}
+}
+
+// TestOffCPUStacksChoice checks Options.OffCPUStacks: user stacks only
+// leave the kernel part out (not lost: not taken), kernel stacks only the
+// user part.
+func TestOffCPUStacksChoice(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, c := range []struct{ stacks string }{{OffCPUStacksUser}, {OffCPUStacksKernel}} {
+		t.Run(c.stacks, func(t *testing.T) {
+			p, err := Open(Options{Frequency: 49, NoCPU: true, DrainInterval: time.Second, OffCPUStacks: c.stacks})
+			testenv.SkipIfNotSupported(t, "off-CPU profiling", err)
+			defer p.Close()
+			cmd := exec.Command("sleep", "0.3")
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := p.Drain()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var user, kernel int
+			for _, s := range b.OffCPU {
+				if s.PID != uint32(cmd.Process.Pid) {
+					continue
+				}
+				user += len(s.User)
+				kernel += len(s.Kernel)
+				if s.UserLost || s.KernelLost {
+					t.Errorf("a stack part is marked lost: %+v", s)
+				}
+			}
+			switch {
+			case c.stacks == OffCPUStacksUser && (kernel != 0 || user == 0):
+				t.Errorf("user stacks only: %d kernel and %d user frames", kernel, user)
+			case c.stacks == OffCPUStacksKernel && (user != 0 || kernel == 0):
+				t.Errorf("kernel stacks only: %d kernel and %d user frames", kernel, user)
+			}
+		})
+	}
+	if _, err := Open(Options{Frequency: 49, NoCPU: true, OffCPUStacks: "all"}); err == nil || !strings.Contains(err.Error(), `"all"`) {
+		t.Errorf("OffCPUStacks \"all\": got %v, want an error naming it", err)
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,31 @@ func TestOffCPUFlags(t *testing.T) {
 		}
 		if f.output != c.output || f.minBlock != c.minBlock || f.offCPU != (len(c.args) > 0) {
 			t.Errorf("%v: output %q, min-block %v, off-cpu %v", c.args, f.output, f.minBlock, f.offCPU)
+		}
+	}
+}
+
+// --stacks picks the stacks of off-CPU intervals; a bad value, or --stacks
+// without --off-cpu, is a usage error that names the flag.
+func TestOffCPUStacksFlag(t *testing.T) {
+	f, err := parseProfileFlags([]string{"--off-cpu", "--stacks", "user"}, io.Discard)
+	if err != nil || f.stacks != cpuprofile.OffCPUStacksUser {
+		t.Fatalf("--stacks user: %+v, %v", f, err)
+	}
+	if f, err := parseProfileFlags([]string{"--off-cpu"}, io.Discard); err != nil || f.stacks != cpuprofile.OffCPUStacksBoth {
+		t.Fatalf("default stacks: %+v, %v", f, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--off-cpu", "--stacks", "all"}, `--stacks "all": must be both, user or kernel`},
+		{[]string{"--stacks", "user"}, "--stacks: only applies with --off-cpu"},
+	} {
+		_, err := parseProfileFlags(c.args, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want a usage error with %q", c.args, err, c.want)
 		}
 	}
 }

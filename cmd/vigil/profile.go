@@ -35,6 +35,7 @@ type profileFlags struct {
 	python      bool
 	offCPU      bool
 	minBlock    time.Duration
+	stacks      string
 }
 
 // pidList is a repeatable --pid flag.
@@ -78,6 +79,7 @@ func parseProfileFlags(args []string, stderr io.Writer) (*profileFlags, error) {
 	fs.BoolVar(&f.python, "python", true, "name the Python functions of CPython 3.9-3.13 processes (needs --unwind auto)")
 	fs.BoolVar(&f.offCPU, "off-cpu", false, "write an off-CPU profile instead: where threads blocked, weighted by how long (default output "+offCPUOutput+")")
 	fs.DurationVar(&f.minBlock, "min-block", cpuprofile.DefaultMinBlock, "with --off-cpu: blocked intervals shorter than this are counted but get no stack")
+	fs.StringVar(&f.stacks, "stacks", cpuprofile.OffCPUStacksBoth, "with --off-cpu: the stacks each interval gets: both, user (no kernel walk, about a third of the in-kernel cost) or kernel")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -86,8 +88,10 @@ func parseProfileFlags(args []string, stderr io.Writer) (*profileFlags, error) {
 	if f.offCPU && !set["output"] && !set["o"] {
 		f.output = offCPUOutput
 	}
-	if set["min-block"] && !f.offCPU {
-		return nil, usagef("--min-block: only applies with --off-cpu")
+	for _, name := range []string{"min-block", "stacks"} {
+		if set[name] && !f.offCPU {
+			return nil, usagef("--%s: only applies with --off-cpu", name)
+		}
 	}
 	return f, f.validate()
 }
@@ -121,6 +125,8 @@ func (f *profileFlags) validate() error {
 		return usagef("--unwind %q: must be %s or %s", f.unwind, cpuprofile.UnwindAuto, cpuprofile.UnwindFramePointer)
 	case f.minBlock <= 0 || f.minBlock > maxMinBlock:
 		return usagef("--min-block %v: must be positive and at most %v", f.minBlock, maxMinBlock)
+	case f.stacks != cpuprofile.OffCPUStacksBoth && f.stacks != cpuprofile.OffCPUStacksUser && f.stacks != cpuprofile.OffCPUStacksKernel:
+		return usagef("--stacks %q: must be %s, %s or %s", f.stacks, cpuprofile.OffCPUStacksBoth, cpuprofile.OffCPUStacksUser, cpuprofile.OffCPUStacksKernel)
 	}
 	for _, pid := range f.pids {
 		if _, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10)); err != nil {
@@ -173,7 +179,7 @@ func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 		Frequency: f.frequency, PIDs: f.pids, IncludeIdle: f.includeIdle, DrainInterval: f.interval,
 		Unwind: f.unwind, NoPython: !f.python,
 		// --off-cpu: the scheduler switch only, no perf events.
-		OffCPU: f.offCPU, NoCPU: f.offCPU, MinBlock: f.minBlock,
+		OffCPU: f.offCPU, NoCPU: f.offCPU, MinBlock: f.minBlock, OffCPUStacks: f.stacks,
 	})
 	if err != nil {
 		return nil, explainOpenError(err)

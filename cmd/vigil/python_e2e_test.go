@@ -819,6 +819,7 @@ func TestPythonWorkloadsMarkTheirCallers(t *testing.T) {
 		"czlib.py":   {compressLoop},
 		"threads.py": {spinLeft, spinRight},
 		"short.py":   {shortBurn},
+		"waits.py":   {waitSleep},
 	} {
 		lines := readLines(t, pyScript(t, script))
 		for _, h := range hot {

@@ -160,7 +160,7 @@ func (a *Agent) openProfiler() error {
 	opts := cpuprofile.Options{
 		Frequency: a.cfg.Profiler.Frequency, PIDs: pids, IncludeIdle: a.cfg.Profiler.IncludeIdle, DrainInterval: drain,
 		Unwind: a.cfg.Profiler.Unwind, UnwindTableBytes: int64(a.cfg.Profiler.UnwindTableBytes), NoPython: !a.cfg.Profiler.Python,
-		OffCPU: off.Enabled, MinBlock: off.MinBlock,
+		OffCPU: off.Enabled, MinBlock: off.MinBlock, OffCPUStacks: off.Stacks,
 	}
 	s, err := cpuprofile.Open(opts)
 	if offErr := err; err != nil && off.Enabled {
@@ -190,7 +190,7 @@ func (a *Agent) openProfiler() error {
 	a.log.Info("profiling", "strategy", s.Report().Chosen, "unwind", s.UnwindReport().Chosen, "frequency_hz", a.cfg.Profiler.Frequency,
 		"interval", a.cfg.Profiler.Interval, "cpus", s.CPUs())
 	if opts.OffCPU {
-		a.log.Info("off-CPU profiles", "strategy", s.OffCPUReport().Chosen, "min_block", off.MinBlock)
+		a.log.Info("off-CPU profiles", "strategy", s.OffCPUReport().Chosen, "min_block", off.MinBlock, "stacks", off.Stacks)
 	}
 	return nil
 }
