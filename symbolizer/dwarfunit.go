@@ -17,8 +17,10 @@ import (
 // of the cost of its first address. Here .debug_aranges finds the unit
 // holding an address, and only the bytes up to that unit, its
 // abbreviation table and its line program are decompressed (compressed
-// sections are zlib streams, so a prefix), then handed to debug/dwarf as a
-// file of one unit.
+// sections are zlib streams, so a prefix: each stream stays where it
+// stopped, and a later unit continues from there), into chunks allocated as
+// the reading reaches them, then handed to debug/dwarf as a file of one
+// unit, its line program as a line section of its own.
 //
 // Offsets: debug/dwarf sees the unit at offset 0, so its entry offsets and
 // unit-relative references (DW_FORM_ref4 ...) come back relative to the
@@ -32,6 +34,8 @@ type unitReader struct {
 	d    *dwarf.Data
 	base dwarf.Offset // where d's offset 0 lies in .debug_info
 	lazy *lazyDWARF   // nil when d holds the whole section
+	tab  []byte       // lazy: the unit's abbreviations and bytes d reads
+	unit []byte
 }
 
 // seek returns the entry at the section offset off.
@@ -59,83 +63,142 @@ func (u *unitReader) ref(v any) (dwarf.Offset, bool) {
 	return 0, false
 }
 
-// lineReader opens e's line program, first loading its bytes.
+// lineReader opens e's line program, first loading its bytes. Lazily, the
+// program is handed to debug/dwarf alone, as a line section of its own, with
+// a copy of e pointing at its start.
 func (u *unitReader) lineReader(e *dwarf.Entry) (*dwarf.LineReader, error) {
-	if u.lazy != nil {
-		off, ok := e.Val(dwarf.AttrStmtList).(int64)
-		if !ok {
-			return nil, nil
-		}
-		if err := u.lazy.line.ensureUnit(uint64(off), u.lazy.order); err != nil {
-			return nil, err
+	if u.lazy == nil {
+		return u.d.LineReader(e)
+	}
+	off, ok := e.Val(dwarf.AttrStmtList).(int64)
+	if !ok || off < 0 {
+		return nil, nil
+	}
+	prog, err := u.lazy.line.unit(uint64(off), u.lazy.order)
+	if err != nil {
+		return nil, err
+	}
+	d, err := u.lazy.newData(u.tab, u.unit, prog)
+	if err != nil {
+		return nil, err
+	}
+	cu := *e
+	cu.Field = append([]dwarf.Field(nil), e.Field...)
+	for i := range cu.Field {
+		if cu.Field[i].Attr == dwarf.AttrStmtList {
+			cu.Field[i].Val = int64(0)
 		}
 	}
-	return u.d.LineReader(e)
+	return d.LineReader(&cu)
 }
 
-// lazySection is a debug section read (and decompressed) as far as needed.
+// lazySection is a debug section read (and decompressed) as far as needed,
+// into chunks allocated as the reading reaches them.
 type lazySection struct {
-	r   io.Reader
-	buf []byte // the whole section's length; buf[:n] is read
-	n   int
-	err error
+	r      io.Reader
+	size   uint64   // the section's uncompressed size
+	chunk  uint64   // bytes per chunk: lazyChunk, less in tests
+	chunks [][]byte // chunk bytes each, the last maybe fewer
+	n      uint64   // bytes read
+	err    error
 }
 
 // lazyStep is the least read at a time, so small steps don't each pay for
-// a call into the decompressor.
-const lazyStep = 64 << 10
+// a call into the decompressor; lazyChunk the bytes held per allocation.
+const (
+	lazyStep  = 16 << 10
+	lazyChunk = 1 << 20
+)
 
-func newLazySection(s *elf.Section) *lazySection {
+func newLazySection(img *elfImage, s *elf.Section) *lazySection {
 	if s == nil {
-		return &lazySection{}
+		return &lazySection{chunk: lazyChunk}
 	}
-	return &lazySection{r: s.Open(), buf: make([]byte, s.Size)}
+	return &lazySection{r: img.sectionReader(s), size: s.Size, chunk: lazyChunk}
 }
 
 // ensure reads the section up to end (capped at its size).
 func (l *lazySection) ensure(end uint64) error {
-	end = min(end, uint64(len(l.buf)))
-	for uint64(l.n) < end {
+	end = min(end, l.size)
+	for l.n < end {
 		if l.err != nil {
 			return errors.Join(ErrMalformed, l.err)
 		}
-		want := min(len(l.buf), max(int(end), l.n+lazyStep))
-		k, err := io.ReadFull(l.r, l.buf[l.n:want])
-		l.n += k
+		ci := l.n / l.chunk
+		if ci == uint64(len(l.chunks)) {
+			l.chunks = append(l.chunks, make([]byte, min(l.chunk, l.size-ci*l.chunk)))
+		}
+		c, at := l.chunks[ci], l.n-ci*l.chunk
+		want := min(uint64(len(c)), max(end-ci*l.chunk, at+lazyStep))
+		k, err := io.ReadFull(l.r, c[at:want])
+		l.n += uint64(k)
 		l.err = err
 	}
 	return nil
 }
 
-// ensureUnit reads the unit (a line program, a compilation unit) starting
-// at off, as far as its 32-bit DWARF length says.
-func (l *lazySection) ensureUnit(off uint64, order binary.ByteOrder) error {
-	_, err := l.unitEnd(off, order)
-	return err
+// view returns the bytes [off, end) read already: part of a chunk when they
+// lie in one, else a copy.
+func (l *lazySection) view(off, end uint64) []byte {
+	if off >= end {
+		return nil
+	}
+	if ci := off / l.chunk; (end-1)/l.chunk == ci {
+		return l.chunks[ci][off-ci*l.chunk : end-ci*l.chunk]
+	}
+	out := make([]byte, 0, end-off)
+	for p := off; p < end; {
+		ci := p / l.chunk
+		c := l.chunks[ci][p-ci*l.chunk:]
+		c = c[:min(uint64(len(c)), end-p)]
+		out = append(out, c...)
+		p += uint64(len(c))
+	}
+	return out
+}
+
+// unit reads the unit (a line program, a compilation unit) starting at off,
+// as far as its 32-bit DWARF length says, and returns its bytes.
+func (l *lazySection) unit(off uint64, order binary.ByteOrder) ([]byte, error) {
+	end, err := l.unitEnd(off, order)
+	if err != nil {
+		return nil, err
+	}
+	return l.view(off, end), nil
 }
 
 func (l *lazySection) unitEnd(off uint64, order binary.ByteOrder) (uint64, error) {
+	if off > l.size-min(l.size, 4) {
+		return 0, fmt.Errorf("%w: unit at %#x past the section", ErrMalformed, off)
+	}
 	if err := l.ensure(off + 4); err != nil {
 		return 0, err
 	}
-	if off+4 > uint64(l.n) {
+	if off+4 > l.n {
 		return 0, fmt.Errorf("%w: unit at %#x past the section", ErrMalformed, off)
 	}
-	n := uint64(order.Uint32(l.buf[off:]))
+	n := uint64(order.Uint32(l.view(off, off+4)))
 	if n >= 0xfffffff0 {
 		return 0, fmt.Errorf("%w: 64-bit DWARF unit at %#x", errUnsupportedUnit, off)
 	}
 	end := off + 4 + n
-	if end > uint64(len(l.buf)) {
+	if end > l.size {
 		return 0, fmt.Errorf("%w: unit at %#x past the section", ErrMalformed, off)
 	}
-	return end, l.ensure(end)
+	if err := l.ensure(end); err != nil {
+		return 0, err
+	}
+	if end > l.n {
+		return 0, fmt.Errorf("%w: unit at %#x past the section", ErrMalformed, off)
+	}
+	return end, nil
 }
 
 var errUnsupportedUnit = errors.New("unit not read lazily")
 
 // lazyDWARF holds a file's debug sections, read as units need them.
 type lazyDWARF struct {
+	img        *elfImage
 	order      binary.ByteOrder
 	info       *lazySection
 	abbrev     *lazySection
@@ -168,7 +231,7 @@ func newLazyDWARF(img *elfImage) (*lazyDWARF, []cuRange, error) {
 	if secs["info"] == nil || secs["abbrev"] == nil || secs["aranges"] == nil {
 		return nil, nil, errUnsupportedUnit
 	}
-	ar, err := secs["aranges"].Data()
+	ar, err := img.sectionBytes(secs["aranges"])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading .debug_aranges: %w", ErrMalformed, err)
 	}
@@ -177,15 +240,15 @@ func newLazyDWARF(img *elfImage) (*lazyDWARF, []cuRange, error) {
 		return nil, nil, errors.Join(errUnsupportedUnit, err)
 	}
 	l := &lazyDWARF{
-		order: img.f.ByteOrder, info: newLazySection(secs["info"]), abbrev: newLazySection(secs["abbrev"]),
-		line: newLazySection(secs["line"]), sections: secs, abbrevOff: map[dwarf.Offset]uint64{},
+		img: img, order: img.f.ByteOrder, info: newLazySection(img, secs["info"]), abbrev: newLazySection(img, secs["abbrev"]),
+		line: newLazySection(img, secs["line"]), sections: secs, abbrevOff: map[dwarf.Offset]uint64{},
 	}
 	return l, cus, nil
 }
 
 // bytes is what the sections read so far hold.
 func (l *lazyDWARF) bytes() int64 {
-	n := l.info.n + l.abbrev.n + l.line.n + l.abbrevHeld
+	n := int(l.info.n+l.abbrev.n+l.line.n) + l.abbrevHeld
 	for _, b := range l.small {
 		n += len(b)
 	}
@@ -220,19 +283,20 @@ func (l *lazyDWARF) reader(off dwarf.Offset) (*unitReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	unit := l.info.buf[start:end]
+	unit := l.info.view(uint64(start), end)
 	hdr, err := parseUnitHeader(unit, l.order)
 	if err != nil {
 		return nil, err
 	}
-	// The unit's copy says its table is at offset 0 of its own abbreviations;
-	// the real offset is kept for the next time the unit is read.
+	// The unit's bytes say its table is at offset 0 of its own
+	// abbreviations; the real offset is kept for the next time the unit is
+	// read.
 	abOff, seen := l.abbrevOff[start]
 	if !seen {
 		abOff = hdr.abbrevOffset(unit, l.order)
 		l.abbrevOff[start] = abOff
-		hdr.setAbbrevOffset(unit, l.order, 0)
 	}
+	hdr.setAbbrevOffset(unit, l.order, 0)
 	tab, err := l.abbrevTable(abOff, hdr.refAddrForm())
 	if err != nil {
 		return nil, err
@@ -240,7 +304,17 @@ func (l *lazyDWARF) reader(off dwarf.Offset) (*unitReader, error) {
 	if err := l.loadSmall(); err != nil {
 		return nil, err
 	}
-	d, err := dwarf.New(tab, nil, nil, unit, l.line.buf, nil, l.small["ranges"], l.small["str"])
+	d, err := l.newData(tab, unit, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &unitReader{d: d, base: start, lazy: l, tab: tab, unit: unit}, nil
+}
+
+// newData hands debug/dwarf one unit, its abbreviations and, when not nil,
+// a line section.
+func (l *lazyDWARF) newData(tab, unit, line []byte) (*dwarf.Data, error) {
+	d, err := dwarf.New(tab, nil, nil, unit, line, nil, l.small["ranges"], l.small["str"])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
@@ -251,7 +325,7 @@ func (l *lazyDWARF) reader(off dwarf.Offset) (*unitReader, error) {
 			}
 		}
 	}
-	return &unitReader{d: d, base: start, lazy: l}, nil
+	return d, nil
 }
 
 func (l *lazyDWARF) loadSmall() error {
@@ -261,7 +335,7 @@ func (l *lazyDWARF) loadSmall() error {
 	l.small = map[string][]byte{}
 	for _, name := range smallSections {
 		if s := l.sections[name]; s != nil {
-			b, err := s.Data()
+			b, err := l.img.sectionBytes(s)
 			if err != nil {
 				return fmt.Errorf("%w: reading .debug_%s: %w", ErrMalformed, name, err)
 			}
@@ -275,7 +349,7 @@ func (l *lazyDWARF) loadSmall() error {
 // DW_FORM_ref_addr rewritten to refAddr, reading the section as far as the
 // table goes.
 func (l *lazyDWARF) abbrevTable(off uint64, refAddr uint64) ([]byte, error) {
-	size := uint64(len(l.abbrev.buf))
+	size := l.abbrev.size
 	for want := uint64(4 << 10); ; want *= 2 {
 		end := min(off+want, size)
 		if off > end {
@@ -284,7 +358,7 @@ func (l *lazyDWARF) abbrevTable(off uint64, refAddr uint64) ([]byte, error) {
 		if err := l.abbrev.ensure(end); err != nil {
 			return nil, err
 		}
-		tab, done, err := rewriteAbbrevs(l.abbrev.buf[off:end], refAddr)
+		tab, done, err := rewriteAbbrevs(l.abbrev.view(off, end), refAddr)
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,11 @@
 package symbolizer
 
 import (
+	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -137,5 +140,130 @@ func TestRewriteAbbrevs(t *testing.T) {
 	}
 	if _, _, err := rewriteAbbrevs([]byte{1, 0x2e, 0, 0x31, 0x16, 0, 0, 0}, formData4); !errors.Is(err, errUnsupportedUnit) {
 		t.Errorf("DW_FORM_indirect: err %v, want errUnsupportedUnit", err)
+	}
+}
+
+// unitsSection lays out units of the given body lengths, each a 32-bit
+// length and then its body, and returns the section and the units' starts.
+func unitsSection(lens []int) ([]byte, []uint64) {
+	var sec []byte
+	var offs []uint64
+	for i, n := range lens {
+		offs = append(offs, uint64(len(sec)))
+		sec = binary.LittleEndian.AppendUint32(sec, uint32(n))
+		sec = append(sec, bytes.Repeat([]byte{byte(i + 1)}, n)...)
+	}
+	return sec, offs
+}
+
+// TestLazySectionUnits reads units in any order out of chunks of several
+// sizes, so units span chunk boundaries, and stops at the section's end or
+// a stream that ends early.
+func TestLazySectionUnits(t *testing.T) {
+	lens := []int{0, 5, 40, 3, 100, 7, 64, 1}
+	sec, offs := unitsSection(lens)
+	for _, chunk := range []uint64{1, 7, 16, 1000, lazyChunk} {
+		l := &lazySection{r: bytes.NewReader(sec), size: uint64(len(sec)), chunk: chunk}
+		for _, i := range []int{4, 0, 7, 2, 6, 1, 5, 3} {
+			got, err := l.unit(offs[i], binary.LittleEndian)
+			if want := sec[offs[i] : offs[i]+4+uint64(lens[i])]; err != nil || !bytes.Equal(got, want) {
+				t.Errorf("chunk %d, unit %d: %x (%v), want %x", chunk, i, got, err, want)
+			}
+		}
+		for _, off := range []uint64{uint64(len(sec)), uint64(len(sec)) - 2, 1 << 40, ^uint64(0)} {
+			if _, err := l.unit(off, binary.LittleEndian); err == nil {
+				t.Errorf("chunk %d: a unit at %#x, past the section", chunk, off)
+			}
+		}
+	}
+	// The stream ends before the size the section claims.
+	l := &lazySection{r: bytes.NewReader(sec[:offs[5]]), size: uint64(len(sec)), chunk: 16}
+	if _, err := l.unit(offs[4], binary.LittleEndian); err != nil {
+		t.Errorf("unit 4, read whole: %v", err)
+	}
+	if _, err := l.unit(offs[6], binary.LittleEndian); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unit 6, past the stream: err %v, want ErrMalformed", err)
+	}
+	// A length running past the section.
+	bad := binary.LittleEndian.AppendUint32(nil, 1000)
+	l = &lazySection{r: bytes.NewReader(bad), size: uint64(len(bad)), chunk: lazyChunk}
+	if _, err := l.unit(0, binary.LittleEndian); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a unit longer than its section: err %v, want ErrMalformed", err)
+	}
+}
+
+// FuzzLazySectionUnit reads a unit at any offset of any bytes, the stream
+// maybe cut short, out of chunks of any size: it returns the unit's bytes
+// as they are in the section, or an error.
+func FuzzLazySectionUnit(f *testing.F) {
+	sec, offs := unitsSection([]int{0, 5, 40, 3})
+	for _, off := range offs {
+		f.Add(sec, uint32(off), uint8(7), uint8(0))
+	}
+	f.Add(sec, uint32(offs[3]), uint8(16), uint8(2))
+	f.Add([]byte{0xf0, 0xff, 0xff, 0xff, 1}, uint32(0), uint8(1), uint8(0))
+	f.Fuzz(func(t *testing.T, sec []byte, off uint32, chunk, cut uint8) {
+		stream := sec[:len(sec)-min(len(sec), int(cut))]
+		l := &lazySection{r: bytes.NewReader(stream), size: uint64(len(sec)), chunk: uint64(chunk) + 1}
+		for _, o := range []uint64{uint64(off), uint64(off) / 2, 0} {
+			got, err := l.unit(o, binary.LittleEndian)
+			if err != nil {
+				continue
+			}
+			if o+4 > uint64(len(stream)) {
+				t.Fatalf("unit at %d past the %d bytes read", o, len(stream))
+			}
+			end := o + 4 + uint64(binary.LittleEndian.Uint32(stream[o:]))
+			if end > uint64(len(stream)) || !bytes.Equal(got, stream[o:end]) {
+				t.Fatalf("unit at %d: %x, want the section's bytes up to %d", o, got, end)
+			}
+		}
+	})
+}
+
+// TestSectionReader checks that compressed sections read through the
+// symbolizer's inflater hold what debug/elf reads, and that a section whose
+// zlib header is not plain is left to debug/elf.
+func TestSectionReader(t *testing.T) {
+	bin := buildC(t, t.TempDir(), "gcc", "z", "-O2", "-gdwarf-5", "-gz=zlib", srcPath(t, "inline.c"), srcPath(t, "lib.c"))
+	// libc's debug file is read both ways in TestLazyDWARFLibc.
+	for _, path := range []string{bin} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := openELF(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range img.f.Sections {
+			if s.Flags&elf.SHF_COMPRESSED == 0 {
+				continue
+			}
+			n++
+			want, err := s.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(img.sectionReader(s))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s %s: %d bytes (%v), want %d", filepath.Base(path), s.Name, len(got), err, len(want))
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no compressed section", filepath.Base(path))
+		}
+		// A preset dictionary (FDICT) in the zlib header of .debug_info.
+		s := img.f.Section(".debug_info")
+		bad := bytes.Clone(raw)
+		bad[s.Offset+24+1] |= 0x20
+		img, err = openELF(bytes.NewReader(bad), int64(len(bad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(img.sectionReader(img.f.Section(".debug_info"))); err == nil {
+			t.Errorf("%s: a zlib stream with a preset dictionary read without error", filepath.Base(path))
+		}
 	}
 }

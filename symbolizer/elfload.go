@@ -1,6 +1,7 @@
 package symbolizer
 
 import (
+	"bufio"
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // Bounds on what is read from an ELF file. Files come from other people's
@@ -213,4 +216,47 @@ func (img *elfImage) elfSymbols(skip goRange) (out []symbol, err error) {
 		out = append(out, syms...)
 	}
 	return out, nil
+}
+
+// elfCompressZlib is ch_type of an SHF_COMPRESSED section holding a zlib
+// stream.
+const elfCompressZlib = 1
+
+// sectionReader returns a reader of s's uncompressed bytes. A zlib section
+// (SHF_COMPRESSED) is inflated straight from the file, past its zlib
+// header: the stream's checksum sits at its end, which the lazy readers
+// (dwarfunit.go) seldom reach, and this inflater is faster than the one
+// debug/elf opens. Anything else is left to debug/elf.
+func (img *elfImage) sectionReader(s *elf.Section) io.Reader {
+	if s.Flags&elf.SHF_COMPRESSED == 0 || img.ra == nil {
+		return s.Open()
+	}
+	hdr := 24 // Elf64_Chdr: type, reserved, size, alignment
+	if img.f.Class == elf.ELFCLASS32 {
+		hdr = 12 // Elf32_Chdr: type, size, alignment
+	}
+	if s.FileSize < uint64(hdr)+2 || s.Offset > uint64(img.size) || s.FileSize > uint64(img.size)-s.Offset {
+		return s.Open()
+	}
+	var b [26]byte
+	if _, err := img.ra.ReadAt(b[:hdr+2], int64(s.Offset)); err != nil {
+		return s.Open()
+	}
+	cmf, flg := b[hdr], b[hdr+1]
+	if img.f.ByteOrder.Uint32(b[:4]) != elfCompressZlib || cmf&0x0f != 8 || cmf>>4 > 7 || flg&0x20 != 0 || (uint(cmf)<<8|uint(flg))%31 != 0 {
+		return s.Open() // not a plain zlib stream: debug/elf says why
+	}
+	start := int64(s.Offset) + int64(hdr) + 2
+	raw := io.NewSectionReader(img.ra, start, int64(s.FileSize)-int64(hdr)-2)
+	return flate.NewReader(bufio.NewReaderSize(raw, 32<<10))
+}
+
+// sectionBytes reads the whole of s, uncompressed; s.Size is assumed
+// checked (sectionOK).
+func (img *elfImage) sectionBytes(s *elf.Section) ([]byte, error) {
+	b := make([]byte, s.Size)
+	if _, err := io.ReadFull(img.sectionReader(s), b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
