@@ -2,7 +2,10 @@
 // names, source files and lines.
 //
 // Kernel addresses are named from /proc/kallsyms (the core kernel under
-// "[kernel.kallsyms]", modules under "[name]"). User addresses go through
+// "[kernel.kallsyms]", modules under "[name]"), or by Options.KernelNamer
+// when one is set, which names only the addresses asked about (vigil's,
+// bpf/ksyms, asks the kernel in BPF); kallsyms is then read only for what
+// it leaves unnamed. User addresses go through
 // /proc/<pid>/maps to the mapped file, opened through
 // /proc/<pid>/map_files (deleted files) or /proc/<pid>/root (containers),
 // then Go's pclntab (Go binaries, stripped or not), DWARF (file:line and

@@ -28,6 +28,11 @@ type Options struct {
 	PerfMapDir   string   // default /tmp (JIT perf maps perf-<pid>.map)
 	DebugDirs    []string // default /usr/lib/debug
 	SysRoot      string   // default /sys (kernel and module build IDs from notes)
+	// KernelNamer, when set, names kernel addresses instead of kallsyms:
+	// only the addresses asked about, so /proc/kallsyms (which the kernel
+	// formats whole, tens of milliseconds) is read only for those it
+	// leaves unnamed, or when it fails.
+	KernelNamer KernelNamer
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +113,8 @@ type Stats struct {
 	Processes        int    // processes remembered now
 	KernelSymbols    int    // kernel text symbols loaded
 	KernelErr        error  // why kernel symbols are unavailable (e.g. ErrKallsymsRestricted)
+	KernelNamed      int    // kernel functions the KernelNamer named (cached now)
+	KernelNamerErr   error  // why the KernelNamer is no longer asked
 }
 
 // New returns a Symbolizer. It opens nothing until used.
@@ -147,6 +154,9 @@ func (s *Symbolizer) Stats() Stats {
 	files, procs := s.fileLRU.Len(), len(s.procs)
 	s.mu.Unlock()
 	ksyms, kerr := s.kernel.snapshot()
+	s.kernel.mu.Lock()
+	named, nerr := len(s.kernel.named), s.kernel.namerErr
+	s.kernel.mu.Unlock()
 	return Stats{
 		Hits: s.st.hits.Load(), Misses: s.st.misses.Load(),
 		FilesOpened: s.st.filesOpened.Load(), FilesParsed: s.st.filesParsed.Load(),
@@ -155,5 +165,6 @@ func (s *Symbolizer) Stats() Stats {
 		MapsReads: s.st.mapsReads.Load(),
 		BytesHeld: s.st.held.Load(), ByteEvictions: s.st.byteEvictions.Load(),
 		Files: files, Processes: procs, KernelSymbols: ksyms, KernelErr: kerr,
+		KernelNamed: named, KernelNamerErr: nerr,
 	}
 }

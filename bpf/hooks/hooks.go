@@ -18,6 +18,8 @@ const (
 	FramePointer   = "frame_pointer"    // user stacks walked with frame pointers
 	PythonFrames   = "frame_list"       // CPython's frame list walked in BPF
 	PythonOff      = "off"              // Python left to its native frames
+	Snprintf       = "snprintf"         // kernel addresses named by a BPF program (bpf_snprintf "%pS")
+	Kallsyms       = "kallsyms"         // kernel addresses named from /proc/kallsyms
 )
 
 // Kind says who turns a hook on.

@@ -6,6 +6,7 @@ import "slices"
 var (
 	taskStorage = Kernel{5, 11} // BPF task storage for tracing programs
 	perfLink    = Kernel{5, 15} // BPF links for perf events
+	symLookup   = Kernel{5, 16} // syscall programs with bpf_kallsyms_lookup_name
 )
 
 func s(name string) Strategy { return Strategy{Name: name, MinKernel: Minimum} }
@@ -38,6 +39,8 @@ var all = []Hook{
 	one("unwind", Profiler, "proftest", s(Tables), s(FramePointer)),
 	one("python", Profiler, "proftest", s(PythonFrames), s(PythonOff)),
 	one("offcpu", Profiler, "cpuprofile", s(TPBTF), s(Tracepoint)),
+	one("ksyms", Profiler, "ksyms",
+		since(Snprintf, symLookup, "syscall programs with bpf_kallsyms_lookup_name"), s(Kallsyms)),
 	one("selftest", Matrix, "selftest", s(Fentry), s(Kprobe), s(TPBTF), s(Tracepoint)),
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/bpf/ksyms"
 )
 
 // runCheck tries every hook of vigil on this kernel, the way the agent
@@ -29,6 +30,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	profileOK = err == nil
 	off, offErr := probeOffCPU()
 	rows = append(rows, rowsFor(cpuprofile.OffCPUHook, []attach.Report{off}, offErr)...)
+	ks, ksErr := probeKsyms()
+	rows = append(rows, rowsFor(ksyms.Hook, []attach.Report{ks}, ksErr)...)
 	for _, h := range latencyHooks() {
 		p, reports, err := h.open(hookOptions{})
 		if p != nil {
@@ -112,6 +115,17 @@ func probeOffCPU() (attach.Report, error) {
 	return p.OffCPUReport(), nil
 }
 
+// probeKsyms chooses how kernel frames are named, as the profiler does on
+// its first kernel frame.
+func probeKsyms() (attach.Report, error) {
+	n, err := ksyms.Open(ksyms.Options{})
+	if err != nil {
+		return attach.Report{Hook: ksyms.Hook}, err
+	}
+	defer n.Close()
+	return n.Report(), nil
+}
+
 func rowsFor(hook string, reports []attach.Report, err error) []checkRow {
 	if err != nil {
 		return []checkRow{{hook: hook, strategy: "unavailable", why: err.Error()}}
@@ -137,5 +151,5 @@ func writeCheck(w io.Writer, rows []checkRow) {
 	fmt.Fprintln(w, "\nprivileges: every hook needs CAP_BPF and CAP_PERFMON (or root). The profiler also reads")
 	fmt.Fprintln(w, "other processes' maps and binaries (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, and")
 	fmt.Fprintln(w, "CAP_CHECKPOINT_RESTORE for /proc/<pid>/map_files) and names kernel frames from")
-	fmt.Fprintln(w, "/proc/kallsyms, which shows addresses only with CAP_SYSLOG.")
+	fmt.Fprintln(w, "/proc/kallsyms (when ksyms is not snprintf), which shows addresses only with CAP_SYSLOG.")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/bpf/ksyms"
 	"github.com/vigil-ebpf/vigil/profiler"
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
@@ -185,7 +186,11 @@ func profileOnce(f *profileFlags, stderr io.Writer) (*profile.Profile, error) {
 		return nil, explainOpenError(err)
 	}
 	defer sampler.Close()
-	sym := symbolizer.New(symbolizer.Options{})
+	// Kernel frames are named in BPF, only those the profile holds, when
+	// the kernel can; else from kallsyms.
+	kernelNames := ksyms.NewLazy(ksyms.Options{})
+	defer kernelNames.Close()
+	sym := symbolizer.New(symbolizer.Options{KernelNamer: kernelNames.Name})
 	defer sym.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

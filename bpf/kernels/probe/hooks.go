@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
 	vhooks "github.com/vigil-ebpf/vigil/bpf/hooks"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/selftest"
+	"github.com/vigil-ebpf/vigil/bpf/ksyms"
 	"github.com/vigil-ebpf/vigil/bpf/readlat"
 	"github.com/vigil-ebpf/vigil/bpf/runqlat"
 	"github.com/vigil-ebpf/vigil/bpf/tcplat"
@@ -68,6 +69,9 @@ var openers = map[string]opener{
 	cpuprofile.OffCPUHook: single(cpuprofile.OffCPUHook, func(skip map[string]bool) (offCPUReporter, error) {
 		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, OffCPU: true, NoCPU: true, Skip: skip})
 		return offCPUReporter{p}, err
+	}),
+	ksyms.Hook: single(ksyms.Hook, func(skip map[string]bool) (*ksyms.Namer, error) {
+		return ksyms.Open(ksyms.Options{Skip: skip})
 	}),
 }
 

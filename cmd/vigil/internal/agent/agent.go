@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-ebpf/vigil/bpf/attach"
 	"github.com/vigil-ebpf/vigil/bpf/cpuprofile"
+	"github.com/vigil-ebpf/vigil/bpf/ksyms"
 	"github.com/vigil-ebpf/vigil/config"
 	"github.com/vigil-ebpf/vigil/exporter"
 	"github.com/vigil-ebpf/vigil/exporter/profilesink"
@@ -37,10 +38,11 @@ type Agent struct {
 	sinkLog *slog.Logger // handed to the sinks, which add their own attributes
 	start   time.Time
 
-	sampler  *cpuprofile.Profiler
-	symbols  *symbolizer.Symbolizer
-	cont     *profiler.Continuous
-	contDone chan error
+	sampler     *cpuprofile.Profiler
+	symbols     *symbolizer.Symbolizer
+	kernelNames *ksyms.Lazy // names kernel frames for the symbolizer
+	cont        *profiler.Continuous
+	contDone    chan error
 
 	hooks    []Hook
 	export   exporter.Config // the metric exporters, parsed once from OTEL_* and the file
@@ -177,7 +179,9 @@ func (a *Agent) openProfiler() error {
 	a.sampler = s
 	// Half the symbolizer's default budget: the agent shares its memory
 	// with the web view's retained profiles and runs for months.
-	a.symbols = symbolizer.New(symbolizer.Options{MaxBytes: agentSymbolBytes})
+	// Kernel frames are named in BPF when the kernel can, else from kallsyms.
+	a.kernelNames = ksyms.NewLazy(ksyms.Options{})
+	a.symbols = symbolizer.New(symbolizer.Options{MaxBytes: agentSymbolBytes, KernelNamer: a.kernelNames.Name})
 	host, _ := os.Hostname()
 	a.cont = profiler.NewContinuous(s, a.symbols, profiler.ContinuousOptions{
 		Frequency: a.cfg.Profiler.Frequency, Interval: a.cfg.Profiler.Interval, DrainInterval: drain,
@@ -284,6 +288,9 @@ func (a *Agent) closeAll() error {
 	}
 	if a.symbols != nil {
 		errs = append(errs, a.symbols.Close())
+	}
+	if a.kernelNames != nil {
+		errs = append(errs, a.kernelNames.Close())
 	}
 	return errors.Join(errs...)
 }
