@@ -21,7 +21,8 @@ type symbol struct {
 type symtab struct {
 	syms []symbol
 	// frames holds, per symbol, the one-frame answer built on first use so
-	// warm lookups do not allocate.
+	// warm lookups do not allocate. It is made by the first lookup: files
+	// with DWARF or a Go table seldom need it.
 	frames [][]Frame
 	names  int64 // bytes of the names
 	filled int64 // bytes of the frames built so far
@@ -32,7 +33,10 @@ func (t *symtab) bytes() int64 {
 	if t == nil {
 		return 0
 	}
-	per := int64(unsafe.Sizeof(symbol{}) + unsafe.Sizeof([]Frame(nil)))
+	per := int64(unsafe.Sizeof(symbol{}))
+	if t.frames != nil {
+		per += int64(unsafe.Sizeof([]Frame(nil)))
+	}
 	return int64(len(t.syms))*per + t.names + t.filled
 }
 
@@ -41,29 +45,78 @@ func (t *symtab) bytes() int64 {
 const maxNestedLookback = 4
 
 // newSymtab sorts syms, drops aliases at one address (keeping the sized,
-// best ranked name), and returns the table.
+// best ranked name), and returns the table. The sort moves small keys
+// holding no pointers; it is the pattern-defeating quicksort sort.Slice
+// runs, over the same order, so aliases equal in size and rank
+// (lstat, lstat64) resolve to the same name. The names kept are copied into one block, so
+// the table holds neither the string tables they were read from nor the
+// names of the aliases dropped.
 func newSymtab(syms []symbol) *symtab {
-	sort.Slice(syms, func(i, j int) bool {
-		if syms[i].addr != syms[j].addr {
-			return syms[i].addr < syms[j].addr
-		}
-		if syms[i].size != syms[j].size {
-			return syms[i].size > syms[j].size
-		}
-		return syms[i].rank > syms[j].rank
-	})
-	out := syms[:0]
-	for _, s := range syms {
-		if n := len(out); n > 0 && out[n-1].addr == s.addr {
+	if len(syms) > maxSymtabLen {
+		syms = syms[:maxSymtabLen]
+	}
+	keys := make([]symKey, len(syms))
+	for i := range syms {
+		s := &syms[i]
+		keys[i] = symKey{addr: s.addr, size: s.size, idx: uint32(i), rank: s.rank}
+	}
+	slices.SortFunc(keys, compareSymKeys)
+	n, names := 0, 0
+	for i := range keys {
+		if i > 0 && keys[i-1].addr == keys[i].addr {
 			continue
 		}
-		out = append(out, s)
+		keys[n] = keys[i]
+		n++
+		names += len(syms[keys[i].idx].name)
 	}
-	t := &symtab{syms: slices.Clip(out), frames: make([][]Frame, len(out))}
-	for i := range out {
-		t.names += int64(len(out[i].name))
+	buf := make([]byte, 0, names)
+	for _, k := range keys[:n] {
+		buf = append(buf, syms[k.idx].name...)
 	}
-	return t
+	all := bytesString(buf)
+	out := make([]symbol, n)
+	off := 0
+	for i, k := range keys[:n] {
+		l := len(syms[k.idx].name)
+		out[i] = symbol{addr: k.addr, size: k.size, name: all[off : off+l], rank: k.rank}
+		off += l
+	}
+	return &symtab{syms: out, names: int64(names)}
+}
+
+// maxSymtabLen bounds one table, so that a key's index fits in 32 bits
+// (and an int everywhere); the readers stop far below it.
+const maxSymtabLen = 1<<31 - 1
+
+// symKey is what newSymtab sorts: a symbol's order and its index.
+type symKey struct {
+	addr, size uint64
+	idx        uint32
+	rank       uint8
+}
+
+// compareSymKeys orders symbols by address, then the sized and larger
+// first, then the best ranked first.
+func compareSymKeys(a, b symKey) int {
+	switch {
+	case a.addr != b.addr:
+		if a.addr < b.addr {
+			return -1
+		}
+		return 1
+	case a.size != b.size:
+		if a.size > b.size {
+			return -1
+		}
+		return 1
+	case a.rank != b.rank:
+		if a.rank > b.rank {
+			return -1
+		}
+		return 1
+	}
+	return 0
 }
 
 // find returns the index of the symbol covering addr, or -1.
@@ -110,6 +163,9 @@ func (t *symtab) lookup(addr uint64) []Frame {
 	i := t.find(addr)
 	if i < 0 {
 		return nil
+	}
+	if t.frames == nil {
+		t.frames = make([][]Frame, len(t.syms))
 	}
 	if f := t.frames[i]; f != nil {
 		return f

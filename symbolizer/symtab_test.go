@@ -54,3 +54,42 @@ func TestUnversioned(t *testing.T) {
 		}
 	}
 }
+
+// TestSymtabHolds checks what a table holds: the names kept, copied into
+// one block (not the strings it was given), and per-symbol frames only
+// once a lookup needs them.
+func TestSymtabHolds(t *testing.T) {
+	strtab := []byte("\x00__GI_getpid\x00getpid\x00big\x00")
+	view := bytesString(strtab)
+	tab := newSymtab([]symbol{
+		{addr: 0x1000, size: 0x10, name: view[1:12], rank: aliasRank(view[1:12], elf.STB_LOCAL)},
+		{addr: 0x1000, size: 0x10, name: view[13:19], rank: aliasRank(view[13:19], elf.STB_GLOBAL)},
+		{addr: 0x2000, size: 0x10, name: view[20:23], rank: aliasRank(view[20:23], elf.STB_GLOBAL)},
+	})
+	if len(tab.syms) != 2 || tab.syms[0].name != "getpid" || tab.syms[1].name != "big" {
+		t.Fatalf("table %+v", tab.syms)
+	}
+	if tab.names != int64(len("getpid")+len("big")) {
+		t.Errorf("names counted as %d bytes", tab.names)
+	}
+	copy(strtab, make([]byte, len(strtab))) // the string table is dropped
+	if tab.syms[0].name != "getpid" || tab.syms[1].name != "big" {
+		t.Errorf("names still point into the string table: %+v", tab.syms)
+	}
+	before := tab.bytes()
+	if tab.frames != nil {
+		t.Error("frames made before any lookup")
+	}
+	if tab.nameAt(0x1008).name != "getpid" || tab.frames != nil {
+		t.Error("nameAt made frames")
+	}
+	if f := tab.lookup(0x2004); len(f) != 1 || f[0].Function != "big" {
+		t.Fatalf("lookup: %+v", f)
+	}
+	if tab.bytes() <= before {
+		t.Errorf("bytes %d after a lookup, %d before", tab.bytes(), before)
+	}
+	if empty := newSymtab(nil); empty.lookup(0x1000) != nil || empty.bytes() != 0 {
+		t.Error("an empty table names something or holds bytes")
+	}
+}
