@@ -44,7 +44,13 @@ type Options struct {
 	UnwindTableBytes int64
 	// NoPython turns off walking CPython's frames (on with table unwinding).
 	NoPython bool
-	ProcRoot string // where /proc is; "/proc" when empty
+	// PythonAtOpen loads (and has the kernel verify) the Python walker in
+	// Open, as vigil check and the kernel matrix do, so that PythonReport
+	// says whether it loads. Else it is loaded when the first CPython
+	// process is found: most profiles have none, and the walker's
+	// verification is about a third of Open's CPU time.
+	PythonAtOpen bool
+	ProcRoot     string // where /proc is; "/proc" when empty
 
 	OffCPU bool // also record off-CPU time on the scheduler switch
 	// NoCPU attaches no perf events: only off-CPU time is recorded
@@ -70,10 +76,12 @@ type Profiler struct {
 	ncpu   int
 
 	unwindReport attach.Report
+	pyMu         sync.Mutex // guards pythonReport, which a late load of the walker may change
 	pythonReport attach.Report
-	tables       bool       // user stacks walked with tables
-	reg          *registry  // nil with frame pointers
-	announce     chan Event // process announcements for WatchProcesses
+	pyLoader     func() (*ebpf.Program, error) // loads walk_python late; nil: from spec (tests replace it)
+	tables       bool                          // user stacks walked with tables
+	reg          *registry                     // nil with frame pointers
+	announce     chan Event                    // process announcements for WatchProcesses
 	announceLost atomic.Uint64
 	readErr      error
 	readerDone   chan struct{}
@@ -194,7 +202,7 @@ func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 	if err := spec.Variables["include_idle"].Set(p.opts.IncludeIdle); err != nil {
 		return err
 	}
-	if err := p.loadObjects(spec, tables, py); err != nil {
+	if err := p.loadObjects(spec, tables, py && p.opts.PythonAtOpen); err != nil {
 		return fmt.Errorf("loading cpuprofile: %w", err)
 	}
 	for _, pid := range p.opts.PIDs {

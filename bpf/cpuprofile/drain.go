@@ -150,7 +150,7 @@ func (p *Profiler) Drain() (*Batch, error) {
 	var err error
 	if p.tables {
 		cur.user, err = takeUserStacks(ustacks)
-		if p.pythonReport.Chosen == StrategyPythonFrames {
+		if p.PythonReport().Chosen == StrategyPythonFrames {
 			var perr error
 			cur.python, perr = takePyStacks(pystacks)
 			err = errors.Join(err, perr)

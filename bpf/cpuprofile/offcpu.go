@@ -218,7 +218,7 @@ func (p *Profiler) tryOffCPU(s offStrategy) error {
 	if p.tables {
 		names = append(names, s.walkUser)
 	}
-	py := p.tables && p.pythonReport.Chosen == StrategyPythonFrames
+	py := p.tables && p.PythonReport().Chosen == StrategyPythonFrames
 	if py {
 		names = append(names, s.walkPython)
 	}

@@ -40,6 +40,11 @@ type registry struct {
 
 	// pyProcs is the py_procs map when Python frames are walked, else nil.
 	pyProcs *ebpf.Map
+	// loadPython loads the Python walker before the first py_procs entry,
+	// once; nil when it was loaded in Open.
+	loadPython func() error
+	pyOnce     sync.Once
+	pyErr      error
 
 	mu     sync.Mutex
 	files  map[string]*fileRef // by "dev:inode" and by "build-id:<hex>"

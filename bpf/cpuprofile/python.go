@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -119,7 +120,44 @@ func (p *Profiler) PythonProcesses() map[uint32]PythonProcess {
 }
 
 // PythonReport says whether Python frames are walked, and if not why.
-func (p *Profiler) PythonReport() attach.Report { return p.pythonReport }
+func (p *Profiler) PythonReport() attach.Report {
+	p.pyMu.Lock()
+	defer p.pyMu.Unlock()
+	return p.pythonReport
+}
+
+// loadPythonWalker loads the Python walker into its tail-call slot, on the
+// first CPython process found (Options.PythonAtOpen unset). If the kernel
+// refuses it, Python processes get native frames only, and PythonReport
+// says why.
+func (p *Profiler) loadPythonWalker() error {
+	load := p.pyLoader
+	if load == nil {
+		load = func() (*ebpf.Program, error) {
+			repl := mapsByName(&p.objs.cpuprofileMaps)
+			repl[".bss"] = p.data
+			return loadProgram(p.spec, "walk_python", repl)
+		}
+	}
+	prog, err := load()
+	if err == nil {
+		if err = p.objs.UnwindProgs.Put(uint32(1), prog); err != nil {
+			prog.Close()
+			err = fmt.Errorf("installing the Python walker: %w", err)
+		}
+	}
+	p.pyMu.Lock()
+	defer p.pyMu.Unlock()
+	if err != nil {
+		p.pythonReport = attach.Report{Hook: PythonHook, Chosen: StrategyPythonOff, Attempts: []attach.Attempt{
+			{Strategy: StrategyPythonFrames, Err: fmt.Errorf("loading walk_python: %w", err)},
+			{Strategy: StrategyPythonOff}}}
+		slog.Warn("Python frames are off: the kernel refused the Python walker", "err", err)
+		return err
+	}
+	p.objs.WalkPython = prog
+	return nil
+}
 
 // inspectPython says what a newly seen file is, when its name says it may
 // be a CPython interpreter. Errors other than "not Python" are logged by
@@ -192,7 +230,7 @@ func windowFor(n uint16, offs ...uint16) uint16 {
 // were registered: the first mapping of an interpreter file says where
 // its _PyRuntime is.
 func (r *registry) registerPython(pid uint32, found *pythonProc) {
-	if r.pyProcs == nil {
+	if r.pyProcs == nil || found != nil && !r.pythonWalker() {
 		return
 	}
 	r.mu.Lock()
@@ -356,7 +394,7 @@ func sortedKeys(m map[string]int) []string {
 // code objects while their process still lives (a process that runs for
 // 300 ms is gone by the next drain). Stacks are shown once per drain.
 func (p *Profiler) PeekPython(fn func(pid uint32, frames []PyFrame)) error {
-	if p.pythonReport.Chosen != StrategyPythonFrames {
+	if p.PythonReport().Chosen != StrategyPythonFrames {
 		return nil
 	}
 	p.mu.Lock()
@@ -384,4 +422,15 @@ func (p *Profiler) PeekPython(fn func(pid uint32, frames []PyFrame)) error {
 		return fmt.Errorf("reading Python stacks: %w", err)
 	}
 	return nil
+}
+
+// pythonWalker reports whether the Python walker is in place, loading it
+// the first time it is needed.
+func (r *registry) pythonWalker() bool {
+	r.pyOnce.Do(func() {
+		if r.loadPython != nil {
+			r.pyErr = r.loadPython()
+		}
+	})
+	return r.pyErr == nil
 }

@@ -2,12 +2,17 @@ package cpuprofile
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"github.com/vigil-ebpf/vigil/internal/pythons"
@@ -114,4 +119,51 @@ func codeCheck(t *testing.T, l *python.Layout, mem *os.File, code uint64) uint32
 	}
 	u64 := func(off uint16) uint64 { return binary.LittleEndian.Uint64(buf[off:]) }
 	return python.Check(u64(l.CodeName), u64(l.CodeFilename), u64(l.CodeLineTable), binary.LittleEndian.Uint32(buf[l.CodeFirstLineNo:]))
+}
+
+// Without Options.PythonAtOpen the Python walker is loaded on the first
+// CPython process registered, not before; if the kernel refuses it then,
+// Python processes keep native frames and the report says why.
+func TestPythonWalkerLoadedOnFirstCPython(t *testing.T) {
+	testenv.RequireRoot(t)
+	pys := pythons.Installed()
+	if len(pys) == 0 {
+		t.Skip("skipped: no CPython 3.9-3.13 on this machine (apt-get install python3)")
+	}
+	start := func(t *testing.T, name string, args ...string) uint32 {
+		cmd := exec.Command(name, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		time.Sleep(300 * time.Millisecond) // its interpreter mapped
+		return uint32(cmd.Process.Pid)
+	}
+	for _, refuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "loaded", true: "refused"}[refuse], func(t *testing.T) {
+			native := start(t, "sleep", "30")
+			p, err := Open(Options{Frequency: 19, PIDs: []uint32{native}})
+			testenv.SkipIfNotSupported(t, "perf_event BPF programs", err)
+			defer p.Close()
+			if refuse {
+				p.pyLoader = func() (*ebpf.Program, error) { return nil, errors.New("refused by the test") }
+			}
+			p.WaitTables()
+			if p.objs.WalkPython != nil || p.PythonReport().Chosen != StrategyPythonFrames {
+				t.Fatalf("with only a native process: walker loaded %v, report %v", p.objs.WalkPython != nil, p.PythonReport())
+			}
+			pid := start(t, pys[0].Exe, "-c", "import time; time.sleep(30)")
+			p.Register(pid)
+			p.WaitTables()
+			_, found := p.PythonProcess(pid)
+			r := p.PythonReport()
+			if !refuse && (p.objs.WalkPython == nil || !found || r.Chosen != StrategyPythonFrames) {
+				t.Errorf("after a CPython process: walker loaded %v, process found %v, report %v", p.objs.WalkPython != nil, found, r)
+			}
+			if refuse && (p.objs.WalkPython != nil || found || r.Chosen != StrategyPythonOff || !strings.Contains(r.String(), "refused by the test")) {
+				t.Errorf("walker refused: loaded %v, process found %v, report %v", p.objs.WalkPython != nil, found, r)
+			}
+		})
+	}
 }

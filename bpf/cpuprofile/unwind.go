@@ -131,7 +131,7 @@ func (p *Profiler) startTables(py bool) error {
 	if err := p.objs.UnwindProgs.Put(uint32(0), p.objs.WalkUser); err != nil {
 		return fmt.Errorf("installing the stack walker: %w", err)
 	}
-	if py {
+	if py && p.objs.WalkPython != nil {
 		if err := p.objs.UnwindProgs.Put(uint32(1), p.objs.WalkPython); err != nil {
 			return fmt.Errorf("installing the Python walker: %w", err)
 		}
@@ -147,6 +147,9 @@ func (p *Profiler) startTables(py bool) error {
 	p.reg = newRegistry(p.objs.Procs, p.objs.Seen, store, root)
 	if py {
 		p.reg.pyProcs = p.objs.PyProcs
+		if p.objs.WalkPython == nil {
+			p.reg.loadPython = p.loadPythonWalker
+		}
 	}
 	return nil
 }

@@ -66,7 +66,9 @@ type unwindCheck struct {
 // unwinding, builds the tables of init's and the calling shell's files,
 // so the counts of rules vigil can't execute come from this host's code.
 func probeProfiler() (attach.Report, unwindCheck, error) {
-	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1})
+	// The Python walker is loaded now, not on the first CPython process,
+	// so that the python row says whether the kernel takes it.
+	p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 1, PythonAtOpen: true})
 	if err != nil {
 		return attach.Report{Hook: "profile"}, unwindCheck{report: attach.Report{Hook: cpuprofile.UnwindHook},
 			python: attach.Report{Hook: cpuprofile.PythonHook}}, err

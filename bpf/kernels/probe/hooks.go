@@ -63,7 +63,7 @@ var openers = map[string]opener{
 		return unwindReporter{p}, err
 	}),
 	cpuprofile.PythonHook: single(cpuprofile.PythonHook, func(skip map[string]bool) (pythonReporter, error) {
-		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip})
+		p, err := cpuprofile.Open(cpuprofile.Options{Frequency: 49, Skip: skip, PythonAtOpen: true})
 		return pythonReporter{p}, err
 	}),
 	cpuprofile.OffCPUHook: single(cpuprofile.OffCPUHook, func(skip map[string]bool) (offCPUReporter, error) {

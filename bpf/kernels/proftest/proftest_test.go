@@ -181,7 +181,7 @@ func TestPythonStrategiesKeepNativeStacks(t *testing.T) {
 	skip := map[string]bool{}
 	for _, strategy := range []string{cpuprofile.StrategyPythonFrames, cpuprofile.StrategyPythonOff} {
 		t.Run(strategy, func(t *testing.T) {
-			sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: 199, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip})
+			sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: 199, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip, PythonAtOpen: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,7 +251,9 @@ func workload(t *testing.T, name string) string {
 
 func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration, skip map[string]bool) (*profile.Profile, attach.Report) {
 	t.Helper()
-	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip})
+	// The Python walker loaded now, so that it is in the chain after every
+	// native walk when its strategy is on.
+	sampler, err := cpuprofile.Open(cpuprofile.Options{Frequency: hz, PIDs: []uint32{pid}, DrainInterval: time.Second, Skip: skip, PythonAtOpen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
