@@ -32,7 +32,7 @@ func hourOfProfiles(b testing.TB) []entry {
 			stacks[strings.Join(frames, ";")] += int64(1 + r.IntN(5))
 		}
 		p := stackProfile(b, t0, stacks)
-		distinct = append(distinct, newEntry(sinkProfile("service"+strconv.Itoa(svc), t0, p)))
+		distinct = append(distinct, mustEntry(b, sinkProfile("service"+strconv.Itoa(svc), t0, p)))
 	}
 	var entries []entry
 	for range 10 {

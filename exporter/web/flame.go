@@ -92,7 +92,11 @@ func buildFlame(entries []entry) *FlameNode {
 	for _, svc := range slices.Sorted(maps.Keys(byService)) {
 		b := newFlameBuilder(svc)
 		for _, e := range byService[svc] {
-			b.addProfile(e.p.Pprof)
+			// The entry was encoded by the store itself: a decoding
+			// error means memory went bad, and the profile is left out.
+			if p, err := e.profile(); err == nil {
+				b.addProfile(p)
+			}
 		}
 		b.tree()
 		if n := b.finish(minValue); n.Value > 0 && n.Value >= minValue {

@@ -103,7 +103,7 @@ func TestFlameNamesInlinedAndUnsymbolizedFrames(t *testing.T) {
 	if err := p.CheckValid(); err != nil {
 		t.Fatal(err)
 	}
-	root := buildFlame([]entry{newEntry(sinkProfile("svc", t0, p))})
+	root := buildFlame([]entry{mustEntry(t, sinkProfile("svc", t0, p))})
 	if n := find(root, "svc", "outer_caller", "inlined_callee", "app+0x2345"); n == nil || n.Value != 4 {
 		t.Fatalf("want svc > outer_caller > inlined_callee > app+0x2345 with 4, tree %+v", root.Children[0])
 	}
@@ -111,7 +111,7 @@ func TestFlameNamesInlinedAndUnsymbolizedFrames(t *testing.T) {
 
 func TestFlameLeavesOutFramesBelowTheFraction(t *testing.T) {
 	stacks := map[string]int64{"main;hot_alpha": 20000, "main;tiny": 1}
-	root := buildFlame([]entry{newEntry(sinkProfile("svc", t0, stackProfile(t, t0, stacks)))})
+	root := buildFlame([]entry{mustEntry(t, sinkProfile("svc", t0, stackProfile(t, t0, stacks)))})
 	if find(root, "svc", "main", "tiny") != nil {
 		t.Error("a frame with 1 of 20001 samples was sent")
 	}
@@ -128,7 +128,7 @@ func TestFlameTreeSizeBounded(t *testing.T) {
 		for j := range 200 {
 			stacks["main;f"+strconv.Itoa((i*7+j)%5000)+";leaf"+strconv.Itoa(j)] = 1
 		}
-		entries = append(entries, newEntry(sinkProfile("svc"+strconv.Itoa(i%20), t0, stackProfile(t, t0, stacks))))
+		entries = append(entries, mustEntry(t, sinkProfile("svc"+strconv.Itoa(i%20), t0, stackProfile(t, t0, stacks))))
 	}
 	root := buildFlame(entries)
 	if n := checkSums(t, root); n > 20000 {
@@ -157,4 +157,14 @@ func TestFlameCacheAnswersOnlyUnchangedSelections(t *testing.T) {
 	if recent := tree(t0.Add(time.Second)); recent.Value != 3 {
 		t.Errorf("since after the first profile: value %d, want 3", recent.Value)
 	}
+}
+
+// mustEntry is newEntry for profiles a test made.
+func mustEntry(tb testing.TB, p profilesink.Profile) entry {
+	tb.Helper()
+	e, err := newEntry(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
 }

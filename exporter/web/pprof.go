@@ -24,14 +24,22 @@ func mergeProfiles(entries []entry) (p *profile.Profile, skipped int, err error)
 	if len(entries) == 0 {
 		return nil, 0, errNoProfiles
 	}
-	first := entries[0].p.Pprof
+	var first *profile.Profile
 	byService := map[string][]*profile.Profile{}
-	for _, e := range entries {
-		if !compatible(first, e.p.Pprof) {
+	for i := range entries {
+		e := &entries[i]
+		pp, err := e.profile()
+		if err != nil {
+			return nil, skipped, fmt.Errorf("decoding a retained profile of service %q: %w", e.p.Service, err)
+		}
+		if first == nil {
+			first = pp
+		}
+		if !compatible(first, pp) {
 			skipped++
 			continue
 		}
-		byService[e.p.Service] = append(byService[e.p.Service], e.p.Pprof)
+		byService[e.p.Service] = append(byService[e.p.Service], pp)
 	}
 	merged := make([]*profile.Profile, 0, len(byService))
 	for _, svc := range slices.Sorted(maps.Keys(byService)) {

@@ -1,24 +1,43 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/google/pprof/profile"
 
 	"github.com/vigil-ebpf/vigil/exporter/profilesink"
 )
 
 // entry is one retained profile with what the views need without walking
-// it again.
+// it again. The profile itself is kept encoded (gzipped pprof, about a
+// tenth of the memory of the decoded one) and decoded when a view reads
+// it: an agent retains an hour of profiles and views them rarely.
 type entry struct {
-	p     profilesink.Profile
-	kind  string // profilesink.KindCPU or KindOffCPU
-	size  int64  // estimated memory held by p.Pprof
-	value int64  // what the views weigh: samples (CPU) or nanoseconds blocked (off-CPU)
+	p     profilesink.Profile // its Pprof is nil: the profile is raw
+	raw   []byte              // the profile, gzipped pprof
+	kind  string              // profilesink.KindCPU or KindOffCPU
+	size  int64               // memory held: the encoded profile and the entry
+	value int64               // what the views weigh: samples (CPU) or nanoseconds blocked (off-CPU)
 }
 
-func newEntry(p profilesink.Profile) entry {
-	return entry{p: p, kind: p.Kind(), size: estimateSize(p.Pprof), value: countSamples(p.Pprof)}
+func newEntry(p profilesink.Profile) (entry, error) {
+	var buf bytes.Buffer
+	if err := p.Pprof.Write(&buf); err != nil {
+		return entry{}, err
+	}
+	e := entry{kind: p.Kind(), value: countSamples(p.Pprof), raw: buf.Bytes()}
+	e.p = p // a copy: the caller's profile is not changed
+	e.p.Pprof = nil
+	e.size = int64(len(e.raw)) + entrySize(&e)
+	return e, nil
+}
+
+// profile decodes the retained profile; each call returns a new one.
+func (e *entry) profile() (*profile.Profile, error) {
+	return profile.ParseData(e.raw)
 }
 
 // ofKind keeps the entries of one kind.
@@ -52,7 +71,12 @@ func (s *Store) Send(ctx context.Context, batch []profilesink.Profile) error {
 			invalid++
 			continue
 		}
-		entries = append(entries, newEntry(p))
+		e, err := newEntry(p)
+		if err != nil {
+			invalid++
+			continue
+		}
+		entries = append(entries, e)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

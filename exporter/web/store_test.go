@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -8,8 +9,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/google/pprof/profile"
 
 	"github.com/vigil-ebpf/vigil/exporter/profilesink"
 )
@@ -53,7 +52,7 @@ func TestStoreDropsProfilesOlderThanRetention(t *testing.T) {
 
 func TestStoreDropsOldestBeyondMaxBytes(t *testing.T) {
 	one := stackProfile(t, t0, map[string]int64{"main;work;hot_alpha": 5, "main;idle": 1})
-	size := estimateSize(one)
+	size := mustEntry(t, sinkProfile("p0", t0, one)).size
 	s, _ := newTestStore(Options{MaxBytes: size*5/2 + 1}, t0.Add(time.Minute)) // room for two
 	for i := range 5 {
 		p := stackProfile(t, t0, map[string]int64{"main;work;hot_alpha": 5, "main;idle": 1})
@@ -107,31 +106,45 @@ func TestStoreSendAfterCloseAndInvalid(t *testing.T) {
 	}
 }
 
-// The byte bound is about memory, so the estimate must follow what a
-// parsed profile really holds on the heap.
-func TestEstimateSizeTracksHeap(t *testing.T) {
+// The store keeps each profile encoded, not decoded: an hour of them is a
+// tenth of the memory. Its size is what it holds, and a view decodes the
+// same profile that was sent.
+func TestStoreKeepsProfilesEncoded(t *testing.T) {
 	stacks := map[string]int64{}
 	for i := range 3000 {
 		stacks["main;layer"+strconv.Itoa(i%50)+";mid"+strconv.Itoa(i%300)+";leaf_function_"+strconv.Itoa(i)] = int64(i%7 + 1)
 	}
-	data := encode(t, stackProfile(t, t0, stacks))
+	p := stackProfile(t, t0, stacks)
+	sent := sinkProfile("svc", t0, p)
+	e := mustEntry(t, sent)
+	if e.p.Pprof != nil || sent.Pprof != p {
+		t.Fatal("the entry holds the decoded profile, or the sender's profile was changed")
+	}
+	if e.size < int64(len(e.raw)) || e.size > int64(len(e.raw))+4096 {
+		t.Errorf("size %d for %d encoded bytes", e.size, len(e.raw))
+	}
+	got, err := e.profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encode(t, got), encode(t, p)) {
+		t.Error("the decoded profile differs from the one sent")
+	}
 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	p, err := profile.ParseData(data)
+	decoded, err := e.profile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	est := estimateSize(p)
-	runtime.KeepAlive(p)
-	ratio := float64(est) / float64(heap)
-	t.Logf("serialized %d bytes, heap %d, estimate %d (%.2fx heap)", len(data), heap, est, ratio)
-	if ratio < 0.6 || ratio > 1.6 {
-		t.Fatalf("estimate %d is %.2fx the measured heap %d, want within 0.6x..1.6x", est, ratio, heap)
+	runtime.KeepAlive(decoded)
+	t.Logf("encoded %d bytes, decoded %d bytes of heap (%.1fx)", len(e.raw), heap, float64(heap)/float64(len(e.raw)))
+	if heap < 3*int64(len(e.raw)) {
+		t.Errorf("decoded %d bytes against %d encoded: keeping it encoded saves little", heap, len(e.raw))
 	}
 }
 
