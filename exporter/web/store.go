@@ -20,7 +20,7 @@ var ErrClosed = errors.New("web store closed")
 // defaults.
 type Options struct {
 	Retention time.Duration // profiles and histogram points older than this are dropped
-	MaxBytes  int64         // estimated memory of the retained profiles; the oldest go first
+	MaxBytes  int64         // memory of the retained profiles (kept encoded) and their entries; the oldest go first
 }
 
 // Store keeps the recent profiles, histogram readings and self counters for
