@@ -266,3 +266,45 @@ func TestSymbolizerNamesWithoutKallsyms(t *testing.T) {
 		t.Errorf("unknown address: %+v", loc)
 	}
 }
+
+// Each strategy of the hook, forced in turn (the kernel matrix counts
+// these subtests by strategy): snprintf names vfs_read as kallsyms does;
+// kallsyms hands the naming to the symbolizer's own reading of it.
+func TestEachStrategy(t *testing.T) {
+	testenv.RequireRoot(t)
+	var fn kallsymsEntry
+	for _, e := range readKallsyms(t) {
+		if e.module == "" && e.name == "vfs_read" {
+			fn = e
+			break
+		}
+	}
+	if fn.addr == 0 {
+		t.Skip("skipped: /proc/kallsyms shows no vfs_read address")
+	}
+	for _, c := range []struct{ strategy, other string }{
+		{StrategySnprintf, StrategyKallsyms},
+		{StrategyKallsyms, StrategySnprintf},
+	} {
+		t.Run(c.strategy, func(t *testing.T) {
+			skip := map[string]bool{c.other: true}
+			n, err := Open(Options{Skip: skip})
+			testenv.RequireStrategy(t, Hook, c.strategy, err)
+			defer n.Close()
+			t.Log(report.Line(n.Report(), skip))
+			if r := n.Report(); r.Chosen != c.strategy {
+				t.Fatalf("chose %q, want %q: %s", r.Chosen, c.strategy, r)
+			}
+			syms, err := n.Name([]uint64{fn.addr + 1})
+			if c.strategy == StrategyKallsyms {
+				if !errors.Is(err, ErrKallsyms) {
+					t.Errorf("Name: %v, want ErrKallsyms", err)
+				}
+				return
+			}
+			if err != nil || len(syms) != 1 || syms[0].Name != "vfs_read" || syms[0].Offset != 1 || syms[0].Module != "" {
+				t.Errorf("vfs_read+1 at %#x: got %+v, %v", fn.addr+1, syms, err)
+			}
+		})
+	}
+}
