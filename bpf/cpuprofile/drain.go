@@ -173,27 +173,36 @@ func (p *Profiler) Drain() (*Batch, error) {
 
 // readCounts takes every key out of counts and resolves its stacks.
 func (p *Profiler) readCounts(counts, stacks *ebpf.Map, cur *stackStore, b *Batch) error {
-	var (
-		key   cpuprofileSampleKey
-		value uint64
-		keys  []cpuprofileSampleKey
-	)
-	it := counts.Iterate()
-	for it.Next(&key, &value) {
-		keys = append(keys, key)
-		s := p.sample(&key, value, stacks, cur.kernel)
-		cur.resolveUser(&key, &s)
+	return takeAll(counts, "sample counts", func(key *cpuprofileSampleKey, value *uint64) {
+		s := p.sample(key, *value, stacks, cur.kernel)
+		cur.resolveUser(key, &s)
 		b.Samples = append(b.Samples, s)
+	})
+}
+
+// takeAll hands each entry of a hash map to each, then deletes what it
+// read. Deleting after iterating: deleting while iterating a hash map can
+// make the iteration restart or skip keys. what names the map's contents
+// in errors.
+func takeAll[K, V any](m *ebpf.Map, what string, each func(*K, *V)) error {
+	var (
+		key  K
+		val  V
+		keys []K
+	)
+	it := m.Iterate()
+	for it.Next(&key, &val) {
+		keys = append(keys, key)
+		each(&key, &val)
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading sample counts: %w", err)
+		return fmt.Errorf("reading %s: %w", what, err)
 	}
-	// Deleting after iterating: deleting while iterating a hash map can
-	// make the iteration restart or skip keys.
-	if len(keys) > 0 {
-		if _, err := counts.BatchDelete(keys, nil); err != nil {
-			return deleteEach(counts, keys, err)
-		}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchDelete(keys, nil); err != nil {
+		return deleteEach(m, keys, err)
 	}
 	return nil
 }
@@ -255,27 +264,11 @@ type userStack struct {
 // takeUserStacks reads every walked user stack of the idle buffer in one
 // pass and empties the map; the sample keys name them by hash.
 func takeUserStacks(m *ebpf.Map) (map[uint64]userStack, error) {
-	var (
-		key  uint64
-		keys []uint64
-		raw  cpuprofileUstack
-	)
 	out := map[uint64]userStack{}
-	it := m.Iterate()
-	for it.Next(&key, &raw) {
-		keys = append(keys, key)
-		out[key] = decodeUserStack(&raw)
-	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("reading user stacks: %w", err)
-	}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	if _, err := m.BatchDelete(keys, nil); err != nil {
-		return out, deleteEach(m, keys, err)
-	}
-	return out, nil
+	err := takeAll(m, "user stacks", func(key *uint64, raw *cpuprofileUstack) {
+		out[*key] = decodeUserStack(raw)
+	})
+	return out, err
 }
 
 // decodeUserStack splits off the marker frame that says why a walk stopped

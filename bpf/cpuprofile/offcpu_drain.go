@@ -138,28 +138,11 @@ func (p *Profiler) drainOffCPU(epoch uint32, cur *stackStore, b *Batch) error {
 
 // takeOffCPU reads and empties one off-CPU counts map.
 func takeOffCPU(m *ebpf.Map, store func(uint32) *stackStore, b *Batch) error {
-	var (
-		key  cpuprofileOffcpuKey
-		val  cpuprofileOffcpuValue
-		keys []cpuprofileOffcpuKey
-	)
-	it := m.Iterate()
-	for it.Next(&key, &val) {
-		keys = append(keys, key)
+	return takeAll(m, "off-CPU counts", func(key *cpuprofileOffcpuKey, val *cpuprofileOffcpuValue) {
 		s := store(key.Epoch).resolve(&key.Key)
 		s.Count, s.OffCPUNanos = val.Count, val.Ns
 		b.OffCPU = append(b.OffCPU, s)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading off-CPU counts: %w", err)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if _, err := m.BatchDelete(keys, nil); err != nil {
-		return deleteEach(m, keys, err)
-	}
-	return nil
+	})
 }
 
 // liveRecords counts the records of threads still blocked and copies the

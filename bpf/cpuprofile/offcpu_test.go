@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/report"
+	"github.com/vigil-ebpf/vigil/symbolizer"
 )
 
 // offcpuBinary is the prebuilt workload when there is one (inside the
@@ -180,12 +181,7 @@ func TestOffCPUTimeOfBlockingFunctions(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, s := range offStrategies {
 		t.Run(s.name, func(t *testing.T) {
-			skip := map[string]bool{}
-			for _, o := range offStrategies {
-				if o.name != s.name {
-					skip[o.name] = true
-				}
-			}
+			skip := onlyOffStrategy(s.name)
 			checkOffCPURun(t, skip)
 		})
 	}
@@ -279,12 +275,9 @@ func checkOffCPUTotals(t *testing.T, totals []OffCPUTotals, sampled uint64) {
 	}
 }
 
-// kernelSymbols are the kernel's text symbols by address, from
-// /proc/kallsyms.
-type kernelSymbols []struct {
-	addr uint64
-	name string
-}
+// kernelSymbols names kernel addresses with the symbolizer's own reading
+// of /proc/kallsyms.
+type kernelSymbols struct{ k *symbolizer.Kallsyms }
 
 func readKernelSymbols(t testing.TB) kernelSymbols {
 	t.Helper()
@@ -293,36 +286,19 @@ func readKernelSymbols(t testing.TB) kernelSymbols {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out kernelSymbols
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || (fields[1] != "t" && fields[1] != "T") {
-			continue
-		}
-		addr, err := strconv.ParseUint(fields[0], 16, 64)
-		if err != nil || addr == 0 {
-			continue
-		}
-		out = append(out, struct {
-			addr uint64
-			name string
-		}{addr, fields[2]})
+	k, err := symbolizer.ParseKallsyms(f)
+	if err != nil {
+		t.Skipf("skipped: /proc/kallsyms: %v", err)
 	}
-	if len(out) == 0 {
-		t.Skip("skipped: /proc/kallsyms shows no addresses")
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
-	return out
+	return kernelSymbols{k}
 }
 
-// name is the symbol at or below pc.
+// name is the function at pc ("" when none covers it).
 func (k kernelSymbols) name(pc uint64) string {
-	i := sort.Search(len(k), func(i int) bool { return k[i].addr > pc }) - 1
-	if i < 0 {
-		return ""
+	if l := k.k.Lookup(pc); len(l.Frames) > 0 {
+		return l.Frames[0].Function
 	}
-	return k[i].name
+	return ""
 }
 
 // TestOffCPUThreadBlockedAcrossDrains checks that a thread blocked across
@@ -334,12 +310,7 @@ func TestOffCPUThreadBlockedAcrossDrains(t *testing.T) {
 	ksyms := readKernelSymbols(t)
 	for _, s := range offStrategies {
 		t.Run(s.name, func(t *testing.T) {
-			skip := map[string]bool{}
-			for _, o := range offStrategies {
-				if o.name != s.name {
-					skip[o.name] = true
-				}
-			}
+			skip := onlyOffStrategy(s.name)
 			p, err := Open(Options{Frequency: 49, NoCPU: true, DrainInterval: 100 * time.Millisecond, Skip: skip})
 			testenv.SkipIfNotSupported(t, "off-CPU profiling", err)
 			defer p.Close()
@@ -436,4 +407,16 @@ func TestOffCPUStacksChoice(t *testing.T) {
 	if _, err := Open(Options{Frequency: 49, NoCPU: true, OffCPUStacks: "all"}); err == nil || !strings.Contains(err.Error(), `"all"`) {
 		t.Errorf("OffCPUStacks \"all\": got %v, want an error naming it", err)
 	}
+}
+
+// onlyOffStrategy is the skip set that leaves only the named off-CPU
+// strategy to try.
+func onlyOffStrategy(name string) map[string]bool {
+	skip := map[string]bool{}
+	for _, o := range offStrategies {
+		if o.name != name {
+			skip[o.name] = true
+		}
+	}
+	return skip
 }

@@ -294,27 +294,11 @@ func (r *registry) ageGonePython() {
 // takePyStacks reads every Python stack of the idle buffer in one pass and
 // empties the map.
 func takePyStacks(m *ebpf.Map) (map[uint64][]PyFrame, error) {
-	var (
-		key  uint64
-		keys []uint64
-		raw  cpuprofilePystack
-	)
 	out := map[uint64][]PyFrame{}
-	it := m.Iterate()
-	for it.Next(&key, &raw) {
-		keys = append(keys, key)
-		out[key] = decodePyStack(&raw)
-	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("reading Python stacks: %w", err)
-	}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	if _, err := m.BatchDelete(keys, nil); err != nil {
-		return out, deleteEach(m, keys, err)
-	}
-	return out, nil
+	err := takeAll(m, "Python stacks", func(key *uint64, raw *cpuprofilePystack) {
+		out[*key] = decodePyStack(raw)
+	})
+	return out, err
 }
 
 func decodePyStack(raw *cpuprofilePystack) []PyFrame {

@@ -137,13 +137,7 @@ func sampleNames(s *profile.Sample) []string {
 // shows that each subtest really ran the strategy it names.
 func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 	testenv.RequireRoot(t)
-	cmd := exec.Command(workload(t, "nofp"))
-	cmd.SysProcAttr = dieWithTest
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	pid := uint32(cmd.Process.Pid)
+	pid := startNofp(t)
 	skip := map[string]bool{}
 	for _, strategy := range []string{cpuprofile.StrategyTables, cpuprofile.StrategyFramePointer} {
 		t.Run(strategy, func(t *testing.T) {
@@ -171,13 +165,7 @@ func TestUnwindStrategiesOnFramelessChain(t *testing.T) {
 // Python walker in the chain after every native walk.
 func TestPythonStrategiesKeepNativeStacks(t *testing.T) {
 	testenv.RequireRoot(t)
-	cmd := exec.Command(workload(t, "nofp"))
-	cmd.SysProcAttr = dieWithTest
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	pid := uint32(cmd.Process.Pid)
+	pid := startNofp(t)
 	skip := map[string]bool{}
 	for _, strategy := range []string{cpuprofile.StrategyPythonFrames, cpuprofile.StrategyPythonOff} {
 		t.Run(strategy, func(t *testing.T) {
@@ -266,4 +254,16 @@ func profilePIDUnwind(t *testing.T, pid uint32, hz int, d time.Duration, skip ma
 		t.Fatal(err)
 	}
 	return p, sampler.UnwindReport()
+}
+
+// startNofp runs testdata/nofp (-O2, no frame pointers) for the test.
+func startNofp(t *testing.T) uint32 {
+	t.Helper()
+	cmd := exec.Command(workload(t, "nofp"))
+	cmd.SysProcAttr = dieWithTest
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return uint32(cmd.Process.Pid)
 }
