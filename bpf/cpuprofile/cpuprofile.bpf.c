@@ -35,10 +35,7 @@ struct task_struct {
 	unsigned int __state;
 } __attribute__((preserve_access_index));
 
-/* Before 5.14 the field was "long state". */
-struct task_struct___pre514 {
-	long state;
-} __attribute__((preserve_access_index));
+#include "sched.bpf.h"
 
 struct bpf_perf_event_data;
 
@@ -602,12 +599,6 @@ static __always_inline bool wanted(struct task_struct *task, __u32 pid, __u32 ti
 // uninterruptible sleep, stopped, traced.
 #define TASK_WAITING 0xf
 
-static __always_inline unsigned int task_state(struct task_struct *p)
-{
-	if (bpf_core_field_exists(p->__state))
-		return BPF_CORE_READ(p, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
-}
 
 // offcpu_switch ends next's off-CPU interval and starts prev's, if prev
 // blocked. A preempted prev is still runnable: run-queue delay, not
@@ -631,18 +622,6 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 		return 0;
 	return offcpu_out(ctx, &offcpu_progs, prev, pid, tid, now, true);
 }
-
-/* The classic tracepoint's record; stable since 4.x. */
-struct sched_switch_rec {
-	__u64 common;
-	char prev_comm[TASK_COMM_LEN];
-	int prev_pid;
-	int prev_prio;
-	long prev_state;
-	char next_comm[TASK_COMM_LEN];
-	int next_pid;
-	int next_prio;
-};
 
 /* prev_state reports one state bit (TASK_REPORT), or TASK_REPORT_MAX
  * (0x100) for a preempted task; these are the waiting ones, with

@@ -22,10 +22,7 @@ struct task_struct {
 	char comm[TASK_COMM_LEN];
 } __attribute__((preserve_access_index));
 
-/* Before 5.14 the field was "long state". */
-struct task_struct___pre514 {
-	long state;
-} __attribute__((preserve_access_index));
+#include "sched.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -92,12 +89,6 @@ static __always_inline void enqueue_task(struct task_struct *p)
 		*ts = bpf_ktime_get_ns();
 }
 
-static __always_inline unsigned int task_state(struct task_struct *p)
-{
-	if (bpf_core_field_exists(p->__state))
-		return BPF_CORE_READ(p, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
-}
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(rq_wakeup, struct task_struct *p)
@@ -149,16 +140,6 @@ struct sched_wakeup_rec {
 	int target_cpu;
 };
 
-struct sched_switch_rec {
-	__u64 common;
-	char prev_comm[TASK_COMM_LEN];
-	int prev_pid;
-	int prev_prio;
-	long prev_state;
-	char next_comm[TASK_COMM_LEN];
-	int next_pid;
-	int next_prio;
-};
 
 /* prev_state holds the task's state bits in its low byte; a preempted task
  * reports a bit above them (TASK_REPORT_MAX), so "runnable" is a zero low
