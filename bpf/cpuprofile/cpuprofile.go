@@ -95,6 +95,11 @@ type Profiler struct {
 	spec *ebpf.CollectionSpec // what loaded, for the off-CPU programs
 	data *ebpf.Map            // .bss (active_buf), shared with them
 	off  *offCPU              // nil unless Options.OffCPU
+
+	fence *programFence // nil: the kernel refused it, the drain sleeps instead
+	// afterFlip, when set (by tests), runs in Drain once the buffers are
+	// flipped and no program writes to the old one.
+	afterFlip func()
 }
 
 // Open loads the program and starts sampling on every online CPU.
@@ -128,6 +133,9 @@ func Open(opts Options) (*Profiler, error) {
 			p.closeObjects()
 			return nil, err
 		}
+	}
+	if p.fence, err = newProgramFence(); err != nil {
+		slog.Warn("drains fall back to a fixed wait for running programs", "component", "cpuprofile", "err", err)
 	}
 	p.prepareTables(opts.PIDs)
 	if err := p.attachAll(cpus); err != nil {
@@ -271,6 +279,7 @@ func (p *Profiler) closeObjects() error {
 	if p.reg != nil {
 		p.reg.close()
 	}
+	p.fence.close()
 	errs := []error{p.closeOffCPU(), p.objs.Close()}
 	if p.data != nil {
 		errs = append(errs, p.data.Close())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -123,23 +122,30 @@ func WholeSampleLost(reason string) bool {
 	return reason == "counts_map_full" || reason == "empty_stack"
 }
 
-// drainGrace is how long to wait after flipping buffers. A program that
-// read the old buffer index is running in interrupt context on another
-// CPU and finishes within microseconds; this leaves a wide margin.
-const drainGrace = 2 * time.Millisecond
-
 // Drain swaps the buffers and returns everything recorded in the one that
 // was active, leaving it empty for the next swap.
 func (p *Profiler) Drain() (*Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	epoch := p.active
+	var live offLive
+	if p.off != nil {
+		live = p.listOffCPU()
+		// A switch-in the listing missed may still be counting: let it
+		// count in the buffer about to be taken.
+		p.fence.wait()
+	}
 	p.active++
 	if err := p.objs.ActiveBuf.Set(p.active); err != nil {
 		p.active = epoch
 		return nil, fmt.Errorf("switching sample buffers: %w", err)
 	}
-	time.Sleep(drainGrace)
+	// A program that read the old index may still be writing to its
+	// buffer: wait for it to return.
+	p.fence.wait()
+	if p.afterFlip != nil {
+		p.afterFlip()
+	}
 	counts, stacks, ustacks, pystacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA, p.objs.PystacksA
 	if epoch&1 == 1 {
 		counts, stacks, ustacks, pystacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB, p.objs.PystacksB
@@ -163,7 +169,7 @@ func (p *Profiler) Drain() (*Batch, error) {
 	}
 	err = errors.Join(err, p.readCounts(counts, stacks, cur, b))
 	if p.off != nil {
-		err = errors.Join(err, p.drainOffCPU(epoch, cur, b))
+		err = errors.Join(err, p.drainOffCPU(epoch, cur, live, b))
 	}
 	err = errors.Join(err, clearStacks(stacks))
 	var lerr error

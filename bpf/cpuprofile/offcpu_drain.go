@@ -100,10 +100,39 @@ func readStacks(m *ebpf.Map, err error) (map[int32][]uint64, error) {
 	return out, err
 }
 
+// offLive is what a drain lists of the threads still blocked, before it
+// flips the buffers.
+type offLive struct {
+	started uint64                // records started, read before the listing
+	keys    []cpuprofileOffcpuKey // the key of each live record
+	err     error
+}
+
+// listOffCPU lists the records of threads still blocked. It runs before the
+// flip, so that every interval the coming drains count is either of the two
+// newest epochs or was live here: one that ends after the flip was listed,
+// one that ended before it is counted in the buffer this drain takes. (The
+// drain waits for running programs between the listing and the flip: a
+// switch-in that cleared its record before the listing reached it has
+// counted it by the flip.)
+func (p *Profiler) listOffCPU() offLive {
+	var l offLive
+	sums, err := sumSlots(p.objs.OffcpuSums)
+	l.started = sums[offStarted]
+	if p.off.live != nil {
+		l.keys, l.err = liveTaskRecords(p.off.live)
+	} else {
+		l.keys, l.err = liveRecords(p.objs.OffcpuStart)
+	}
+	l.err = errors.Join(err, l.err)
+	return l
+}
+
 // drainOffCPU takes the off-CPU counts of the drained epoch, resolves each
 // against the stacks of the epoch it was recorded in, keeps the stacks that
-// threads still blocked will need, and adds up the totals.
-func (p *Profiler) drainOffCPU(epoch uint32, cur *stackStore, b *Batch) error {
+// threads still blocked (listed before the flip) will need, and adds up the
+// totals.
+func (p *Profiler) drainOffCPU(epoch uint32, cur *stackStore, live offLive, b *Batch) error {
 	o := p.off
 	store := func(e uint32) *stackStore {
 		switch {
@@ -119,21 +148,14 @@ func (p *Profiler) drainOffCPU(epoch uint32, cur *stackStore, b *Batch) error {
 		m = p.objs.OffcpuB
 	}
 	err := takeOffCPU(m, store, b)
-	started, serr := sumSlots(p.objs.OffcpuSums)
-	var (
-		live    uint64
-		carried map[uint32]*stackStore
-		cerr    error
-	)
-	if o.live != nil {
-		live, carried, cerr = liveTaskRecords(o.live, store)
-	} else {
-		live, carried, cerr = liveRecords(p.objs.OffcpuStart, store)
+	carried := map[uint32]*stackStore{}
+	for i := range live.keys {
+		carry(carried, store, &live.keys[i])
 	}
 	o.carried, o.prev, o.prevEpoch = carried, cur, epoch
 	sums, terr := sumSlots(p.objs.OffcpuSums)
-	b.OffCPUTotals = o.totalsSince(sums, started[offStarted], live)
-	return errors.Join(err, serr, cerr, terr)
+	b.OffCPUTotals = o.totalsSince(sums, live.started, uint64(len(live.keys)))
+	return errors.Join(err, live.err, terr)
 }
 
 // takeOffCPU reads and empties one off-CPU counts map.
@@ -145,24 +167,21 @@ func takeOffCPU(m *ebpf.Map, store func(uint32) *stackStore, b *Batch) error {
 	})
 }
 
-// liveRecords counts the records of threads still blocked and copies the
-// stacks they name, by epoch, out of the stores about to be dropped.
-func liveRecords(m *ebpf.Map, store func(uint32) *stackStore) (uint64, map[uint32]*stackStore, error) {
+// liveRecords lists the keys of the records in offcpu_start.
+func liveRecords(m *ebpf.Map) ([]cpuprofileOffcpuKey, error) {
 	var (
 		tid  uint32
 		rec  cpuprofileOffcpuRec
-		live uint64
+		keys []cpuprofileOffcpuKey
 	)
-	out := map[uint32]*stackStore{}
 	it := m.Iterate()
 	for it.Next(&tid, &rec) {
-		live++
-		carry(out, store, &rec)
+		keys = append(keys, rec.K)
 	}
 	if err := it.Err(); err != nil {
-		return live, out, fmt.Errorf("reading off-CPU records: %w", err)
+		return keys, fmt.Errorf("reading off-CPU records: %w", err)
 	}
-	return live, out, nil
+	return keys, nil
 }
 
 // maxLiveRecords bounds what one listing of task-storage records reads: a
@@ -171,39 +190,37 @@ const maxLiveRecords = 1 << 22
 
 // liveTaskRecords is liveRecords for records in task storage, listed by
 // the offcpu_live iterator.
-func liveTaskRecords(it *link.Iter, store func(uint32) *stackStore) (uint64, map[uint32]*stackStore, error) {
-	out := map[uint32]*stackStore{}
+func liveTaskRecords(it *link.Iter) ([]cpuprofileOffcpuKey, error) {
 	r, err := it.Open()
 	if err != nil {
-		return 0, out, fmt.Errorf("listing off-CPU records: %w", err)
+		return nil, fmt.Errorf("listing off-CPU records: %w", err)
 	}
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		rec  cpuprofileOffcpuRec
-		live uint64
+		keys []cpuprofileOffcpuKey
 	)
-	for live < maxLiveRecords {
+	for len(keys) < maxLiveRecords {
 		if err := binary.Read(br, binary.LittleEndian, &rec); err != nil {
 			if errors.Is(err, io.EOF) {
-				return live, out, nil
+				return keys, nil
 			}
-			return live, out, fmt.Errorf("listing off-CPU records: %w", err)
+			return keys, fmt.Errorf("listing off-CPU records: %w", err)
 		}
-		live++
-		carry(out, store, &rec)
+		keys = append(keys, rec.K)
 	}
-	return live, out, fmt.Errorf("listing off-CPU records: more than %d", maxLiveRecords)
+	return keys, fmt.Errorf("listing off-CPU records: more than %d", maxLiveRecords)
 }
 
-// carry copies the stacks rec names into out, by epoch.
-func carry(out map[uint32]*stackStore, store func(uint32) *stackStore, rec *cpuprofileOffcpuRec) {
-	dst := out[rec.K.Epoch]
+// carry copies the stacks k names into out, by epoch.
+func carry(out map[uint32]*stackStore, store func(uint32) *stackStore, k *cpuprofileOffcpuKey) {
+	dst := out[k.Epoch]
 	if dst == nil {
 		dst = newStackStore()
-		out[rec.K.Epoch] = dst
+		out[k.Epoch] = dst
 	}
-	dst.keep(store(rec.K.Epoch), &rec.K.Key)
+	dst.keep(store(k.Epoch), &k.Key)
 }
 
 // sumSlots adds up the per-CPU off-CPU counters.
