@@ -314,29 +314,35 @@ func TestOffCPUThreadBlockedAcrossDrains(t *testing.T) {
 			p, err := Open(Options{Frequency: 49, NoCPU: true, DrainInterval: 100 * time.Millisecond, Skip: skip})
 			testenv.SkipIfNotSupported(t, "off-CPU profiling", err)
 			defer p.Close()
-			// A kernel stack whose bucket another stack of the same drain
-			// took is lost and counted (kernel_stack_collision): that is
-			// not what this test is about, so such a run is tried again.
-			for attempt := 1; ; attempt++ {
-				long, stackLost := blockedAcrossDrains(t, p)
-				var kernel []string
-				for _, pc := range long.Kernel {
-					kernel = append(kernel, ksyms.name(pc))
-				}
-				t.Logf("%d ns blocked; user frames %d; kernel %v; stack parts lost %v", long.OffCPUNanos, len(long.User), kernel, stackLost)
-				if long.KernelLost && stackLost["kernel_stack_collision"] > 0 && attempt < 3 {
-					t.Logf("attempt %d: the kernel stack met a counted bucket collision; again", attempt)
-					continue
-				}
-				if long.UserLost || len(long.User) == 0 {
-					t.Errorf("the user stack of the interval is lost (%d frames)", len(long.User))
-				}
-				if long.KernelLost || !slices.ContainsFunc(kernel, func(n string) bool { return strings.Contains(n, "nanosleep") }) {
-					t.Errorf("the kernel stack of the interval does not show the sleep: lost %v, %v", long.KernelLost, kernel)
-				}
-				return
-			}
+			long, stackLost := blockedAcrossDrains(t, p)
+			checkIntervalStacks(t, ksyms, long, stackLost, "nanosleep")
 		})
+	}
+}
+
+// checkIntervalStacks checks that an interval kept both stacks, the kernel
+// one showing a function named like wait. The one loss it accepts is a
+// kernel stack refused by the stack map because another stack of the same
+// drain held its hash bucket, and counted as such (kernel_stack_collision
+// in stackLost, the losses over the drains that saw the interval). Which
+// stacks collide depends on the kernel's addresses, so on KASLR: one boot
+// in a few hundred may pair the awaited stack with one that recurs.
+func checkIntervalStacks(t *testing.T, ksyms kernelSymbols, s Sample, stackLost map[string]uint64, wait string) {
+	t.Helper()
+	var kernel []string
+	for _, pc := range s.Kernel {
+		kernel = append(kernel, ksyms.name(pc))
+	}
+	t.Logf("%d ns blocked; user frames %d; kernel %v; stack parts lost %v", s.OffCPUNanos, len(s.User), kernel, stackLost)
+	if s.UserLost || len(s.User) == 0 {
+		t.Errorf("the user stack of the interval is lost (%d frames)", len(s.User))
+	}
+	if s.KernelLost && stackLost["kernel_stack_collision"] > 0 {
+		t.Logf("the kernel stack met a hash-bucket collision, counted: not checked")
+		return
+	}
+	if s.KernelLost || !slices.ContainsFunc(kernel, func(n string) bool { return strings.Contains(n, wait) }) {
+		t.Errorf("the kernel stack of the interval does not show %s: lost %v, %v", wait, s.KernelLost, kernel)
 	}
 }
 
@@ -425,6 +431,7 @@ func TestOffCPUIntervalEndingDuringDrain(t *testing.T) {
 				}
 			}
 			var samples []Sample
+			stackLost := map[string]uint64{}
 			for range 2 {
 				b, err := p.Drain()
 				if err != nil {
@@ -435,6 +442,9 @@ func TestOffCPUIntervalEndingDuringDrain(t *testing.T) {
 						samples = append(samples, s)
 					}
 				}
+				for k, v := range b.OffCPUTotals.StackLost {
+					stackLost[k] += v
+				}
 			}
 			if werr != nil {
 				t.Fatal(werr)
@@ -442,18 +452,7 @@ func TestOffCPUIntervalEndingDuringDrain(t *testing.T) {
 			if len(samples) != 1 {
 				t.Fatalf("want one interval of 300 ms or more of pid %d, got %+v", pid, samples)
 			}
-			long := samples[0]
-			var kernel []string
-			for _, pc := range long.Kernel {
-				kernel = append(kernel, ksyms.name(pc))
-			}
-			t.Logf("%d ns blocked; user frames %d; kernel %v", long.OffCPUNanos, len(long.User), kernel)
-			if long.UserLost || len(long.User) == 0 {
-				t.Errorf("the user stack of the interval is lost (%d frames)", len(long.User))
-			}
-			if long.KernelLost || !slices.ContainsFunc(kernel, func(n string) bool { return strings.Contains(n, "pipe_read") }) {
-				t.Errorf("the kernel stack of the interval does not show the pipe read: lost %v, %v", long.KernelLost, kernel)
-			}
+			checkIntervalStacks(t, ksyms, samples[0], stackLost, "pipe_read")
 		})
 	}
 }
