@@ -77,6 +77,7 @@ enum counter {
 #define STACK_NONE -1 // the sample had no such part (user mode, kernel thread)
 #define STACK_LOST -2 // it had one but it could not be stored (counted above)
 #define STACK_HASHED -3 // the user stack is in ustacks_a/b under uhash
+#define STACK_SPILL (1 << 30) // set in an id of spill_a/b
 #define PYHASH_NONE 0  // no Python stack: not a CPython process, or no frames
 #define PYHASH_LOST 1  // it had one but it could not be stored (counted)
 
@@ -111,6 +112,19 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
 } stacks_a SEC(".maps"), stacks_b SEC(".maps");
+
+// A stack map refuses a stack whose hash bucket another stack holds
+// (EEXIST), and which stacks collide is fixed for a boot (KASLR places the
+// addresses they hash), so a colliding pair of frequent stacks would lose
+// one of them every time. The refused stack goes to the spill map of the
+// same buffer instead, where its bucket is almost surely free; its id
+// carries STACK_SPILL. Only a third stack in the same bucket is lost.
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 256);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
+} spill_a SEC(".maps"), spill_b SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -168,13 +182,24 @@ static __always_inline void count_lost(__u32 reason)
 		*n += 1; // per-CPU slot: no atomics needed
 }
 
-// stack_id walks one stack into the given map and classifies failures.
-// -EFAULT with no frames is not a loss: a sample taken in user mode has no
-// kernel part (and a kernel thread no user part).
-static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags,
-				      __u32 lost_base)
+// get_stackid stores one stack in stacks or, when another stack holds its
+// bucket there, in spill (the same buffer's spill map).
+static __always_inline long get_stackid(void *ctx, void *stacks, void *spill, __u64 flags)
 {
 	long id = bpf_get_stackid(ctx, stacks, flags);
+	if (id != -EEXIST)
+		return id;
+	id = bpf_get_stackid(ctx, spill, flags);
+	return id >= 0 ? (id | STACK_SPILL) : id;
+}
+
+// stack_id walks one stack into the given maps and classifies failures.
+// -EFAULT with no frames is not a loss: a sample taken in user mode has no
+// kernel part (and a kernel thread no user part).
+static __always_inline __s32 stack_id(void *ctx, void *stacks, void *spill, __u64 flags,
+				      __u32 lost_base)
+{
+	long id = get_stackid(ctx, stacks, spill, flags);
 	if (id >= 0)
 		return id;
 	if (id == -EFAULT)
@@ -241,16 +266,16 @@ static __always_inline int count_sample(void *counts, struct sample_key *key)
 	return 0;
 }
 
-static __always_inline int record(void *ctx, void *stacks, void *counts,
+static __always_inline int record(void *ctx, void *stacks, void *spill, void *counts,
 				  __u32 pid, __u32 tid, bool kthread)
 {
 	struct sample_key key = {.pid = pid, .tid = tid, .kstack = STACK_NONE, .ustack = STACK_NONE};
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 	count_lost(COUNTER_SAMPLES);
 
-	key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
+	key.kstack = stack_id(ctx, stacks, spill, 0, LOST_KSTACK_COLLISION);
 	if (!kthread)
-		key.ustack = stack_id(ctx, stacks, BPF_F_USER_STACK, LOST_USTACK_COLLISION);
+		key.ustack = stack_id(ctx, stacks, spill, BPF_F_USER_STACK, LOST_USTACK_COLLISION);
 	return count_sample(counts, &key);
 }
 
@@ -497,6 +522,7 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	if (!st)
 		return 0;
 	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
+	void *spill = buf ? (void *)&spill_b : (void *)&spill_a;
 	void *counts = buf ? (void *)&counts_b : (void *)&counts_a;
 	__builtin_memset(&st->key, 0, sizeof(st->key));
 	st->key.pid = pid;
@@ -505,7 +531,7 @@ static __always_inline int record_walked(struct bpf_perf_event_data *ctx, __u32 
 	st->mode = MODE_CPU;
 	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
 	count_lost(COUNTER_SAMPLES);
-	st->key.kstack = stack_id(ctx, stacks, 0, LOST_KSTACK_COLLISION);
+	st->key.kstack = stack_id(ctx, stacks, spill, 0, LOST_KSTACK_COLLISION);
 	struct user_regs regs = {};
 	if (kthread || user_regs(ctx, &regs) != 0 || regs.ip == 0)
 		return count_sample(counts, &st->key);
@@ -536,8 +562,8 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	if (unwind_tables)
 		return record_walked(ctx, buf, pid, tid, kthread);
 	if (buf)
-		return record(ctx, &stacks_b, &counts_b, pid, tid, kthread);
-	return record(ctx, &stacks_a, &counts_a, pid, tid, kthread);
+		return record(ctx, &stacks_b, &spill_b, &counts_b, pid, tid, kthread);
+	return record(ctx, &stacks_a, &spill_a, &counts_a, pid, tid, kthread);
 }
 
 // offcpu_out records where prev, a user thread of pid that just blocked,
@@ -562,13 +588,14 @@ static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct
 	st->start = now;
 	bpf_get_current_comm(&st->key.comm, sizeof(st->key.comm));
 	void *stacks = buf ? (void *)&stacks_b : (void *)&stacks_a;
+	void *spill = buf ? (void *)&spill_b : (void *)&spill_a;
 	st->key.kstack = STACK_NONE;
 	if (off_stacks & OFF_KERNEL_STACK)
-		st->key.kstack = off_stack_id(ctx, stacks, 0, OFF_KSTACK_COLLISION);
+		st->key.kstack = off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
 	if (!(off_stacks & OFF_USER_STACK))
 		return offcpu_commit(st, typed);
 	if (!unwind_tables) {
-		st->key.ustack = off_stack_id(ctx, stacks, BPF_F_USER_STACK, OFF_USTACK_COLLISION);
+		st->key.ustack = off_stack_id(ctx, stacks, spill, BPF_F_USER_STACK, OFF_USTACK_COLLISION);
 		return offcpu_commit(st, typed);
 	}
 	struct user_regs regs = {};

@@ -185,6 +185,9 @@ func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 	stacks, counts := mapSizes(p.opts.Frequency, ncpu, p.opts.DrainInterval)
 	p.sizeUnwindMaps(spec, tables, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
 	stacks = p.sizeOffCPUMaps(spec, stacks)
+	if stackEntriesForTest != 0 {
+		stacks = stackEntriesForTest
+	}
 	p.sizePythonMaps(spec, py, float64(p.opts.Frequency*ncpu)*p.opts.DrainInterval.Seconds())
 	if err := spec.Variables["unwind_tables"].Set(tables); err != nil {
 		return err
@@ -197,6 +200,9 @@ func (p *Profiler) loadSpec(ncpu int, tables, py bool) error {
 	}
 	for _, name := range []string{"stacks_a", "stacks_b"} {
 		spec.Maps[name].MaxEntries = stacks
+	}
+	for _, name := range []string{"spill_a", "spill_b"} {
+		spec.Maps[name].MaxEntries = spillSize(stacks)
 	}
 	for _, name := range []string{"counts_a", "counts_b"} {
 		spec.Maps[name].MaxEntries = counts
@@ -298,6 +304,17 @@ func mapSizes(hz, ncpu int, interval time.Duration) (stacks, counts uint32) {
 	stacks = clampPow2(uint32(perInterval*64), 2048, 1<<16)
 	counts = clampPow2(uint32(perInterval*2), 1024, 1<<18)
 	return stacks, counts
+}
+
+// stackEntriesForTest, when set, replaces the main stack maps' size (tests
+// shrink them to make buckets collide).
+var stackEntriesForTest uint32
+
+// spillSize sizes a spill map for a stack map of n entries: it takes only
+// the stacks refused there for a taken bucket, under 1% of them by
+// mapSizes' bound, so a thirty-second of n leaves a wide margin.
+func spillSize(n uint32) uint32 {
+	return clampPow2(n/32, 256, 4096)
 }
 
 func clampPow2(n, lo, hi uint32) uint32 {

@@ -199,6 +199,8 @@ const (
 	cpuprofileMapPystacksA           = "pystacks_a"
 	cpuprofileMapPystacksB           = "pystacks_b"
 	cpuprofileMapSeen                = "seen"
+	cpuprofileMapSpillA              = "spill_a"
+	cpuprofileMapSpillB              = "spill_b"
 	cpuprofileMapStacksA             = "stacks_a"
 	cpuprofileMapStacksB             = "stacks_b"
 	cpuprofileMapUnwindFiles         = "unwind_files"
@@ -311,6 +313,8 @@ type cpuprofileMapSpecs struct {
 	PystacksA     *ebpf.MapSpec `ebpf:"pystacks_a"`
 	PystacksB     *ebpf.MapSpec `ebpf:"pystacks_b"`
 	Seen          *ebpf.MapSpec `ebpf:"seen"`
+	SpillA        *ebpf.MapSpec `ebpf:"spill_a"`
+	SpillB        *ebpf.MapSpec `ebpf:"spill_b"`
 	StacksA       *ebpf.MapSpec `ebpf:"stacks_a"`
 	StacksB       *ebpf.MapSpec `ebpf:"stacks_b"`
 	UnwindFiles   *ebpf.MapSpec `ebpf:"unwind_files"`
@@ -379,6 +383,8 @@ type cpuprofileMaps struct {
 	PystacksA     *ebpf.Map `ebpf:"pystacks_a"`
 	PystacksB     *ebpf.Map `ebpf:"pystacks_b"`
 	Seen          *ebpf.Map `ebpf:"seen"`
+	SpillA        *ebpf.Map `ebpf:"spill_a"`
+	SpillB        *ebpf.Map `ebpf:"spill_b"`
 	StacksA       *ebpf.Map `ebpf:"stacks_a"`
 	StacksB       *ebpf.Map `ebpf:"stacks_b"`
 	UnwindFiles   *ebpf.Map `ebpf:"unwind_files"`
@@ -412,6 +418,8 @@ func (m *cpuprofileMaps) Close() error {
 		m.PystacksA,
 		m.PystacksB,
 		m.Seen,
+		m.SpillA,
+		m.SpillB,
 		m.StacksA,
 		m.StacksB,
 		m.UnwindFiles,

@@ -66,7 +66,9 @@ const (
 const pyhashNone = 0
 
 // LostReasons names each lost_reason slot; these are the reason labels of
-// the lost-sample counter and of the profile's synthetic frames.
+// the lost-sample counter and of the profile's synthetic frames. A
+// collision is a stack whose hash bucket other stacks held both in the
+// stack map and in its spill map.
 var LostReasons = [lostReasons]string{
 	"kernel_stack_collision",
 	"kernel_stack_map_full",
@@ -146,9 +148,9 @@ func (p *Profiler) Drain() (*Batch, error) {
 	if p.afterFlip != nil {
 		p.afterFlip()
 	}
-	counts, stacks, ustacks, pystacks := p.objs.CountsA, p.objs.StacksA, p.objs.UstacksA, p.objs.PystacksA
+	counts, stacks, ustacks, pystacks := p.objs.CountsA, stackMaps{p.objs.StacksA, p.objs.SpillA}, p.objs.UstacksA, p.objs.PystacksA
 	if epoch&1 == 1 {
-		counts, stacks, ustacks, pystacks = p.objs.CountsB, p.objs.StacksB, p.objs.UstacksB, p.objs.PystacksB
+		counts, stacks, ustacks, pystacks = p.objs.CountsB, stackMaps{p.objs.StacksB, p.objs.SpillB}, p.objs.UstacksB, p.objs.PystacksB
 	}
 	clear(p.peeked)
 	b := &Batch{}
@@ -165,20 +167,20 @@ func (p *Profiler) Drain() (*Batch, error) {
 	}
 	if p.off != nil {
 		// Off-CPU intervals may name these stacks drains later: keep all.
-		cur.kernel, err = readStacks(stacks, err)
+		cur.kernel, err = stacks.readAll(err)
 	}
 	err = errors.Join(err, p.readCounts(counts, stacks, cur, b))
 	if p.off != nil {
 		err = errors.Join(err, p.drainOffCPU(epoch, cur, live, b))
 	}
-	err = errors.Join(err, clearStacks(stacks))
+	err = errors.Join(err, stacks.clear())
 	var lerr error
 	b.Lost, b.Seen, lerr = p.countersSince()
 	return b, errors.Join(err, lerr)
 }
 
 // readCounts takes every key out of counts and resolves its stacks.
-func (p *Profiler) readCounts(counts, stacks *ebpf.Map, cur *stackStore, b *Batch) error {
+func (p *Profiler) readCounts(counts *ebpf.Map, stacks stackMaps, cur *stackStore, b *Batch) error {
 	return takeAll(counts, "sample counts", func(key *cpuprofileSampleKey, value *uint64) {
 		s := p.sample(key, *value, stacks, cur.kernel)
 		cur.resolveUser(key, &s)
@@ -226,7 +228,7 @@ func deleteEach[K any](m *ebpf.Map, keys []K, batchErr error) error {
 	return nil
 }
 
-func (p *Profiler) sample(k *cpuprofileSampleKey, n uint64, stacks *ebpf.Map, cache map[int32][]uint64) Sample {
+func (p *Profiler) sample(k *cpuprofileSampleKey, n uint64, stacks stackMaps, cache map[int32][]uint64) Sample {
 	s := Sample{PID: k.Pid, TID: k.Tid, Comm: commString(k.Comm), Count: n}
 	s.Kernel, s.KernelLost = lookupStack(stacks, k.Kstack, cache)
 	s.User, s.UserLost = lookupStack(stacks, k.Ustack, cache)
@@ -235,7 +237,7 @@ func (p *Profiler) sample(k *cpuprofileSampleKey, n uint64, stacks *ebpf.Map, ca
 
 // lookupStack returns the frames of stack id (leaf first), or whether that
 // part of the sample was lost.
-func lookupStack(stacks *ebpf.Map, id int32, cache map[int32][]uint64) ([]uint64, bool) {
+func lookupStack(stacks stackMaps, id int32, cache map[int32][]uint64) ([]uint64, bool) {
 	if id == stackLost {
 		return nil, true
 	}
@@ -245,18 +247,69 @@ func lookupStack(stacks *ebpf.Map, id int32, cache map[int32][]uint64) ([]uint64
 	if st, ok := cache[id]; ok {
 		return st, st == nil
 	}
+	m, key := stacks.of(id)
 	var raw [maxStackDepth]uint64
-	if err := stacks.Lookup(uint32(id), &raw); err != nil {
+	if err := m.Lookup(key, &raw); err != nil {
 		cache[id] = nil
 		return nil, true
 	}
+	st := trimStack(raw[:])
+	cache[id] = st
+	return st, false
+}
+
+// trimStack copies the frames of a stack map value, which ends at the
+// first zero.
+func trimStack(raw []uint64) []uint64 {
 	n := 0
 	for n < len(raw) && raw[n] != 0 {
 		n++
 	}
-	st := append([]uint64(nil), raw[:n]...)
-	cache[id] = st
-	return st, false
+	return append([]uint64(nil), raw[:n]...)
+}
+
+// stackSpill is STACK_SPILL in cpuprofile.bpf.c: set in the ids of stacks
+// kept in the spill map because another stack held their bucket in the
+// main one.
+const stackSpill = 1 << 30
+
+// stackMaps are one buffer's stack maps: the main one and its spill.
+type stackMaps struct{ main, spill *ebpf.Map }
+
+// of returns the map and key of stack id.
+func (sm stackMaps) of(id int32) (*ebpf.Map, uint32) {
+	if id&stackSpill != 0 {
+		return sm.spill, uint32(id &^ stackSpill)
+	}
+	return sm.main, uint32(id)
+}
+
+// readAll reads every stack of both maps, by id (err is passed through,
+// joined with any of its own).
+func (sm stackMaps) readAll(err error) (map[int32][]uint64, error) {
+	out := map[int32][]uint64{}
+	for _, m := range []struct {
+		m   *ebpf.Map
+		bit int32
+	}{{sm.main, 0}, {sm.spill, stackSpill}} {
+		var (
+			id  uint32
+			raw [maxStackDepth]uint64
+		)
+		it := m.m.Iterate()
+		for it.Next(&id, &raw) {
+			out[int32(id)|m.bit] = trimStack(raw[:])
+		}
+		if ierr := it.Err(); ierr != nil {
+			err = errors.Join(err, fmt.Errorf("reading stacks: %w", ierr))
+		}
+	}
+	return out, err
+}
+
+// clear empties both maps.
+func (sm stackMaps) clear() error {
+	return errors.Join(clearStacks(sm.main), clearStacks(sm.spill))
 }
 
 // maxStackDepth is MAX_STACK_DEPTH in cpuprofile.bpf.c.

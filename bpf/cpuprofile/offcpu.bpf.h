@@ -151,9 +151,9 @@ static __always_inline void off_count(__u32 slot)
 
 /* off_stack_id is stack_id for off-CPU records: the same classification,
  * counted in the off-CPU totals. */
-static __always_inline __s32 off_stack_id(void *ctx, void *stacks, __u64 flags, __u32 base)
+static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, __u64 flags, __u32 base)
 {
-	long id = bpf_get_stackid(ctx, stacks, flags);
+	long id = get_stackid(ctx, stacks, spill, flags);
 	if (id >= 0)
 		return id;
 	if (id == -EFAULT)

@@ -78,28 +78,6 @@ func newStackStore() *stackStore {
 	return &stackStore{kernel: map[int32][]uint64{}, user: map[uint64]userStack{}, python: map[uint64][]PyFrame{}}
 }
 
-// readStacks reads every stack of a stack map (err is passed through,
-// joined with any of its own).
-func readStacks(m *ebpf.Map, err error) (map[int32][]uint64, error) {
-	out := map[int32][]uint64{}
-	var (
-		id  uint32
-		raw [maxStackDepth]uint64
-	)
-	it := m.Iterate()
-	for it.Next(&id, &raw) {
-		n := 0
-		for n < len(raw) && raw[n] != 0 {
-			n++
-		}
-		out[int32(id)] = append([]uint64(nil), raw[:n]...)
-	}
-	if ierr := it.Err(); ierr != nil {
-		err = errors.Join(err, fmt.Errorf("reading stacks: %w", ierr))
-	}
-	return out, err
-}
-
 // offLive is what a drain lists of the threads still blocked, before it
 // flips the buffers.
 type offLive struct {

@@ -322,11 +322,11 @@ func TestOffCPUThreadBlockedAcrossDrains(t *testing.T) {
 
 // checkIntervalStacks checks that an interval kept both stacks, the kernel
 // one showing a function named like wait. The one loss it accepts is a
-// kernel stack refused by the stack map because another stack of the same
-// drain held its hash bucket, and counted as such (kernel_stack_collision
-// in stackLost, the losses over the drains that saw the interval). Which
-// stacks collide depends on the kernel's addresses, so on KASLR: one boot
-// in a few hundred may pair the awaited stack with one that recurs.
+// kernel stack refused because other stacks of the same drain held its
+// hash bucket in the stack map and in the spill map, and counted as such
+// (kernel_stack_collision in stackLost, the losses over the drains that saw
+// the interval). Which stacks collide follows the kernel's addresses, so
+// KASLR: rare, but a boot can pair the awaited stack with ones that recur.
 func checkIntervalStacks(t *testing.T, ksyms kernelSymbols, s Sample, stackLost map[string]uint64, wait string) {
 	t.Helper()
 	var kernel []string

@@ -21,7 +21,7 @@ func TestSpecMatchesGoTypes(t *testing.T) {
 			t.Errorf("%s key size %d, Go type %d", name, got, want)
 		}
 	}
-	for _, name := range []string{"stacks_a", "stacks_b"} {
+	for _, name := range []string{"stacks_a", "stacks_b", "spill_a", "spill_b"} {
 		if got, want := spec.Maps[name].ValueSize, uint32(maxStackDepth*8); got != want {
 			t.Errorf("%s value size %d, want %d", name, got, want)
 		}
