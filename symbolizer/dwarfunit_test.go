@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// openImage opens path as the symbolizer does.
-func openImage(t *testing.T, path string) *elfImage {
+// openImage opens path as the symbolizer does; the file is closed when the
+// test ends.
+func openImage(t testing.TB, path string) *elfImage {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

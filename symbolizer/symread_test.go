@@ -23,9 +23,8 @@ func realELFs(t *testing.T) []string {
 	}
 	libc := "/usr/lib/x86_64-linux-gnu/libc.so.6"
 	paths = append(paths, libc)
-	if img, f := openTestELF(t, libc); img != nil {
-		f.Close()
-		paths = append(paths, buildIDPath("/usr/lib/debug", img.buildID))
+	if _, err := os.Stat(libc); err == nil {
+		paths = append(paths, buildIDPath("/usr/lib/debug", openImage(t, libc).buildID))
 	}
 	paths = append(paths, "/usr/bin/python3.11")
 	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
@@ -38,22 +37,6 @@ func realELFs(t *testing.T) []string {
 		}
 	}
 	return have
-}
-
-// openTestELF opens path as the symbolizer does, nil when it cannot.
-func openTestELF(t *testing.T, path string) (*elfImage, *os.File) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil
-	}
-	st, _ := f.Stat()
-	img, err := openELF(f, st.Size())
-	if err != nil {
-		f.Close()
-		return nil, nil
-	}
-	return img, f
 }
 
 // debugELFSymbols is what readFuncSymbols should read from the table of
@@ -104,11 +87,7 @@ func TestReadFuncSymbolsMatchesDebugELF(t *testing.T) {
 	for _, whole := range []uint64{symWhole, 1000} {
 		symWhole = whole
 		for _, p := range paths {
-			img, f := openTestELF(t, p)
-			if img == nil {
-				t.Fatalf("%s: not opened", p)
-			}
-			defer f.Close()
+			img := openImage(t, p)
 			for _, skip := range []goRange{{}, goSkip(img)} {
 				for _, typ := range []elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
 					s := img.f.SectionByType(typ)
@@ -171,11 +150,7 @@ func TestSymtabMatchesOld(t *testing.T) {
 		t.Skip("skipped: no ELF files found")
 	}
 	for _, p := range paths {
-		img, f := openTestELF(t, p)
-		if img == nil {
-			t.Fatalf("%s: not opened", p)
-		}
-		defer f.Close()
+		img := openImage(t, p)
 		skips := []goRange{goSkip(img)}
 		if skips[0] != (goRange{}) {
 			skips = append(skips, goRange{})

@@ -1,25 +1,13 @@
 package symbolizer
 
-import (
-	"os"
-	"testing"
-)
+import "testing"
 
 // BenchmarkLibcSymbols is the symbol table part of a first look at libc:
 // reading libc's tables and its debug file's, and sorting them into one
 // table, with both files' headers already parsed.
 func BenchmarkLibcSymbols(b *testing.B) {
 	fx := newLibcFixture(b)
-	f, err := os.Open(fx.path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	img, err := openELF(f, st.Size())
-	if err != nil {
-		b.Fatal(err)
-	}
+	img := openImage(b, fx.path)
 	dbg, df := openDebugFile(buildIDPath("/usr/lib/debug", img.buildID), img.buildID, 0, false)
 	if dbg == nil {
 		b.Skip("skipped: no debug file for libc")

@@ -106,13 +106,7 @@ const struct event *unused_event __attribute__((unused));
 
 // Sizes are set from Go before loading (they depend on frequency, CPUs and
 // drain interval); the values here are only placeholders.
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 1024);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-} stacks_a SEC(".maps"), stacks_b SEC(".maps");
-
+//
 // A stack map refuses a stack whose hash bucket another stack holds
 // (EEXIST), and which stacks collide is fixed for a boot (KASLR places the
 // addresses they hash), so a colliding pair of frequent stacks would lose
@@ -121,10 +115,10 @@ struct {
 // carries STACK_SPILL. Only a third stack in the same bucket is lost.
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 256);
+	__uint(max_entries, 1024);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-} spill_a SEC(".maps"), spill_b SEC(".maps");
+} stacks_a SEC(".maps"), stacks_b SEC(".maps"), spill_a SEC(".maps"), spill_b SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

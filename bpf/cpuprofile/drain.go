@@ -167,7 +167,9 @@ func (p *Profiler) Drain() (*Batch, error) {
 	}
 	if p.off != nil {
 		// Off-CPU intervals may name these stacks drains later: keep all.
-		cur.kernel, err = stacks.readAll(err)
+		var kerr error
+		cur.kernel, kerr = stacks.readAll()
+		err = errors.Join(err, kerr)
 	}
 	err = errors.Join(err, p.readCounts(counts, stacks, cur, b))
 	if p.off != nil {
@@ -284,10 +286,10 @@ func (sm stackMaps) of(id int32) (*ebpf.Map, uint32) {
 	return sm.main, uint32(id)
 }
 
-// readAll reads every stack of both maps, by id (err is passed through,
-// joined with any of its own).
-func (sm stackMaps) readAll(err error) (map[int32][]uint64, error) {
+// readAll reads every stack of both maps, by id.
+func (sm stackMaps) readAll() (map[int32][]uint64, error) {
 	out := map[int32][]uint64{}
+	var err error
 	for _, m := range []struct {
 		m   *ebpf.Map
 		bit int32
@@ -376,17 +378,25 @@ func (p *Profiler) counterSum(i int) uint64 {
 
 // clearStacks empties a stack map. Stack maps have no batch operations.
 func clearStacks(m *ebpf.Map) error {
+	// Keys only: a lookup would copy each stack out for nothing.
 	var (
-		key  uint32
 		keys []uint32
+		prev any // nil: from the first key
+		next uint32
 	)
-	var raw [maxStackDepth]uint64
-	it := m.Iterate()
-	for it.Next(&key, &raw) {
-		keys = append(keys, key)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("listing stacks: %w", err)
+	for {
+		err := m.NextKey(prev, &next)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("listing stacks: %w", err)
+		}
+		if len(keys) > int(m.MaxEntries()) { // a stack map's ids are its buckets
+			return fmt.Errorf("listing stacks: more keys than the map's %d buckets", m.MaxEntries())
+		}
+		keys = append(keys, next)
+		prev = next
 	}
 	for _, k := range keys {
 		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -1,6 +1,7 @@
 package cpuprofile
 
 import (
+	"errors"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 )
 
@@ -116,6 +118,14 @@ func TestCollidingStacksSpillCPU(t *testing.T) {
 				b.WriteString(" " + strconv.FormatUint(pc, 16))
 			}
 			distinct[b.String()] = true
+		}
+	}
+	// The drain took buffer A (the first epoch) and must leave both of its
+	// stack maps empty for the epoch after next.
+	for _, m := range []*ebpf.Map{p.objs.StacksA, p.objs.SpillA} {
+		var k uint32
+		if err := m.NextKey(nil, &k); !errors.Is(err, ebpf.ErrKeyNotExist) {
+			t.Errorf("%v still holds stacks after the drain (first key %d, %v)", m, k, err)
 		}
 	}
 	t.Logf("%d samples, %d distinct stacks; lost %v", len(b.Samples), len(distinct), b.Lost)
