@@ -41,8 +41,8 @@ type OffCPU struct {
 	// shorter ones are only counted, which keeps the cost per switch down.
 	MinBlock time.Duration `yaml:"min_block"`
 	// Stacks says which stacks each interval gets: both (the default),
-	// user (no walk of the kernel stack, which is most of the cost) or
-	// kernel.
+	// user (no kernel stack: no walk of it, the larger part of the cost
+	// where a thread's cache doesn't hold it) or kernel.
 	Stacks string `yaml:"stacks"`
 }
 

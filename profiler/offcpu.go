@@ -66,6 +66,7 @@ func (b *Builder) addOffCPU(batch *cpuprofile.Batch) {
 	o.Below += t.Below
 	o.BelowNanos += t.BelowNanos
 	addCounts(&o.StackLost, t.StackLost)
+	o.KernelStacksReused += t.KernelStacksReused
 	if t.Below > 0 || t.BelowNanos > 0 {
 		b.count([]*profile.Location{b.synthetic(offCPUBelowFrame)}, 0, 0, "", t.Below, t.BelowNanos)
 	}
@@ -107,6 +108,7 @@ func AddOffCPUTotals(into *cpuprofile.OffCPUTotals, t cpuprofile.OffCPUTotals) {
 	addCounts(&into.Lost, t.Lost)
 	addCounts(&into.LostNanos, t.LostNanos)
 	addCounts(&into.StackLost, t.StackLost)
+	into.KernelStacksReused += t.KernelStacksReused
 }
 
 // addCounts adds the counts of from to *into, making the map when needed.

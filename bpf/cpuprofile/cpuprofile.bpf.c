@@ -585,7 +585,7 @@ static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct
 	void *spill = buf ? (void *)&spill_b : (void *)&spill_a;
 	st->key.kstack = STACK_NONE;
 	if (off_stacks & OFF_KERNEL_STACK)
-		st->key.kstack = off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+		st->key.kstack = off_kstack(ctx, prev, stacks, spill, epoch, typed);
 	if (!(off_stacks & OFF_USER_STACK))
 		return offcpu_commit(st, typed);
 	if (!unwind_tables) {

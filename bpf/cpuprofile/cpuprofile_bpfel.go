@@ -28,6 +28,28 @@ type cpuprofileFileInfo struct {
 	Pad       uint32
 }
 
+type cpuprofileKcache struct {
+	_   structs.HostLayout
+	Way [4]struct {
+		_     structs.HostLayout
+		Id    int32
+		Epoch uint32
+		FpOff uint16
+		N     uint16
+		Rel   [32]uint16
+		Lo    [32]uint32
+	}
+	Next uint32
+	Pad  uint32
+}
+
+type cpuprofileKcacheScratch struct {
+	_     structs.HostLayout
+	Fp    uint64
+	Words [512]uint64
+	Ips   [64]uint64
+}
+
 type cpuprofileMapping struct {
 	_     structs.HostLayout
 	Start uint64
@@ -51,7 +73,7 @@ type cpuprofileOffcpuRec struct {
 
 type cpuprofileOffcpuTotals struct {
 	_ structs.HostLayout
-	N [21]uint64
+	N [22]uint64
 }
 
 type cpuprofileOffcpuValue struct {
@@ -184,8 +206,10 @@ const (
 	cpuprofileMapCountsA             = "counts_a"
 	cpuprofileMapCountsB             = "counts_b"
 	cpuprofileMapEvents              = "events"
+	cpuprofileMapKcacheScratch       = "kcache_scratch"
 	cpuprofileMapOffcpuA             = "offcpu_a"
 	cpuprofileMapOffcpuB             = "offcpu_b"
+	cpuprofileMapOffcpuKcache        = "offcpu_kcache"
 	cpuprofileMapOffcpuProgs         = "offcpu_progs"
 	cpuprofileMapOffcpuStart         = "offcpu_start"
 	cpuprofileMapOffcpuSums          = "offcpu_sums"
@@ -227,6 +251,7 @@ const (
 	cpuprofileVarHavePrevState       = "have_prev_state"
 	cpuprofileVarHaveTaskPtRegs      = "have_task_pt_regs"
 	cpuprofileVarIncludeIdle         = "include_idle"
+	cpuprofileVarKstackCache         = "kstack_cache"
 	cpuprofileVarMinBlockNs          = "min_block_ns"
 	cpuprofileVarOffStacks           = "off_stacks"
 	cpuprofileVarPythonFrames        = "python_frames"
@@ -298,8 +323,10 @@ type cpuprofileMapSpecs struct {
 	CountsA       *ebpf.MapSpec `ebpf:"counts_a"`
 	CountsB       *ebpf.MapSpec `ebpf:"counts_b"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	KcacheScratch *ebpf.MapSpec `ebpf:"kcache_scratch"`
 	OffcpuA       *ebpf.MapSpec `ebpf:"offcpu_a"`
 	OffcpuB       *ebpf.MapSpec `ebpf:"offcpu_b"`
+	OffcpuKcache  *ebpf.MapSpec `ebpf:"offcpu_kcache"`
 	OffcpuProgs   *ebpf.MapSpec `ebpf:"offcpu_progs"`
 	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
 	OffcpuSums    *ebpf.MapSpec `ebpf:"offcpu_sums"`
@@ -336,6 +363,7 @@ type cpuprofileVariableSpecs struct {
 	HavePrevState  *ebpf.VariableSpec `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
+	KstackCache    *ebpf.VariableSpec `ebpf:"kstack_cache"`
 	MinBlockNs     *ebpf.VariableSpec `ebpf:"min_block_ns"`
 	OffStacks      *ebpf.VariableSpec `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.VariableSpec `ebpf:"python_frames"`
@@ -368,8 +396,10 @@ type cpuprofileMaps struct {
 	CountsA       *ebpf.Map `ebpf:"counts_a"`
 	CountsB       *ebpf.Map `ebpf:"counts_b"`
 	Events        *ebpf.Map `ebpf:"events"`
+	KcacheScratch *ebpf.Map `ebpf:"kcache_scratch"`
 	OffcpuA       *ebpf.Map `ebpf:"offcpu_a"`
 	OffcpuB       *ebpf.Map `ebpf:"offcpu_b"`
+	OffcpuKcache  *ebpf.Map `ebpf:"offcpu_kcache"`
 	OffcpuProgs   *ebpf.Map `ebpf:"offcpu_progs"`
 	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
 	OffcpuSums    *ebpf.Map `ebpf:"offcpu_sums"`
@@ -403,8 +433,10 @@ func (m *cpuprofileMaps) Close() error {
 		m.CountsA,
 		m.CountsB,
 		m.Events,
+		m.KcacheScratch,
 		m.OffcpuA,
 		m.OffcpuB,
+		m.OffcpuKcache,
 		m.OffcpuProgs,
 		m.OffcpuStart,
 		m.OffcpuSums,
@@ -442,6 +474,7 @@ type cpuprofileVariables struct {
 	HavePrevState  *ebpf.Variable `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
+	KstackCache    *ebpf.Variable `ebpf:"kstack_cache"`
 	MinBlockNs     *ebpf.Variable `ebpf:"min_block_ns"`
 	OffStacks      *ebpf.Variable `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.Variable `ebpf:"python_frames"`

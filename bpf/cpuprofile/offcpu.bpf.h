@@ -7,9 +7,12 @@
  * is switched in again, the time it was away is added to that record's key
  * in offcpu_a/b, or, below min_block_ns, only counted.
  *
- * The kernel's walk of the kernel stack is most of the cost. Taking it
- * at switch-in from the sleeping task (bpf_get_task_stack) would cost
- * about a fifth less and only for intervals that reach min_block_ns, but
+ * The kernel's walk of the kernel stack costs more than the rest together;
+ * each thread's cache of the kernel stacks it blocked with (below) saves
+ * it when the thread blocks again where it blocked before, which is how
+ * most threads wait. Taking the stack at switch-in from the sleeping task
+ * (bpf_get_task_stack) would cost about a fifth less than a walk at
+ * switch-out, and only for intervals that reach min_block_ns, but
  * the kernel's walk of a task that is not running leaves out every
  * scheduler function (__sched: mutex_lock, io_schedule, do_nanosleep,
  * schedule_timeout, ...), which are the waits an off-CPU profile is for.
@@ -46,7 +49,8 @@ const volatile bool have_prev_state = false;
 // and clearing one costs less than in a hash; else in offcpu_start.
 const volatile bool task_records = false;
 // Which stacks an interval gets: OFF_KERNEL_STACK, OFF_USER_STACK or both
-// (the kernel's walk of the kernel stack is most of the cost).
+// (the kernel's walk of a kernel stack its thread's cache doesn't hold is
+// the larger part of the cost).
 #define OFF_KERNEL_STACK 1
 #define OFF_USER_STACK 2
 const volatile __u32 off_stacks = OFF_KERNEL_STACK | OFF_USER_STACK;
@@ -78,6 +82,7 @@ enum offcpu_slot {
 	OFF_NO_USER_REGS,      // the thread's user registers could not be read
 	OFF_REPLACED,          // a record found still there when its thread blocked again
 	OFF_NO_RECORD,         // task storage for a record could not be had
+	OFF_KSTACK_REUSED,     // kernel stacks the thread's cache gave, not walked
 	OFF_SLOTS,
 };
 
@@ -160,6 +165,257 @@ static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, 
 		return STACK_NONE;
 	off_count(id == -EEXIST ? base : id == -ENOMEM ? base + 1 : base + 2);
 	return STACK_LOST;
+}
+
+/* The kernel stack cache.
+ *
+ * A thread that blocks again where it blocked before has the same kernel
+ * stack, and the kernel's walk of it (ORC tables, frame by frame) is most of
+ * what recording a blocked switch costs. Each thread keeps, in task storage,
+ * a few kernel stacks it blocked with in this drain interval: the stack's id,
+ * its return addresses, and where on the thread's kernel stack the walk found
+ * each. A switch-out that finds the same return addresses in the same places
+ * is the same call chain, and reuses the id instead of walking; any other
+ * is walked and replaces the oldest of the thread's ways.
+ *
+ * "The same places": every frame from this program's up to the system
+ * call's sits at a fixed distance above this program's frame, since each
+ * frame's size follows from its code. The kernel moves that whole part of
+ * the stack by a random offset at each system call (randomize_kstack_offset),
+ * below the frames of the system call's entry, which stay at a fixed
+ * distance from the top of the stack. So a return address is looked for
+ * where it was relative to this program's frame, or where it was on the
+ * stack (relative to its top): the walk (from this frame, by the code at
+ * each address) reads the same addresses and finds the same frames.
+ *
+ * Return addresses are found after a walk by scanning the stack above the
+ * frame, in order; a stack any of whose addresses is not found there (a
+ * stack deeper than KC_WORDS words or KC_FRAMES frames, an address outside
+ * the kernel's top 2 GiB) is walked every time. Ids are reused only in the
+ * epoch they were stored in, since each drain clears the other buffer's
+ * stacks. tp_btf with task storage only (5.11+): the cache needs the typed
+ * task.
+ */
+#define KC_WAYS 4
+#define KC_FRAMES 32
+#define KC_LEAD 4 // frames the walk reports below this program's frame
+#define KC_WORDS 512
+#define KC_IPS (KC_LEAD + KC_FRAMES) // one more than a way holds: a deeper stack fills it
+// THREAD_SIZE on x86-64 without KASAN; with it the frame is further up and
+// nothing is cached.
+#define KC_STACK_SIZE 16384
+// Kernel text, modules and BPF programs are in the top 2 GiB (x86-64).
+#define KC_TEXT_HIGH 0xffffffff00000000ULL
+
+// Set from Go: reuse kernel stacks (needs task_records).
+const volatile bool kstack_cache = false;
+
+struct kcache_way {
+	__s32 id; // the stack's id in the stack maps of epoch
+	__u32 epoch;
+	__u16 fp_off;         // this program's frame, from the base of the kernel stack
+	__u16 n;              // frames; 0: an empty way
+	__u16 rel[KC_FRAMES]; // word of each return address above the frame
+	__u32 lo[KC_FRAMES];  // each return address, less KC_TEXT_HIGH
+};
+
+struct kcache {
+	struct kcache_way way[KC_WAYS];
+	__u32 next;
+	__u32 pad;
+};
+
+struct kcache_scratch {
+	__u64 fp;
+	__u64 words[KC_WORDS];
+	__u64 ips[64]; // KC_IPS used; 64 so that an index masked with 63 fits
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kcache);
+} offcpu_kcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kcache_scratch);
+} kcache_scratch SEC(".maps");
+
+/* kc_eq is 1 when a == b, else 0, and kc_lt 1 when a < b (both below
+ * 2^63): in assembly, since the compiler turns the same C into a branch,
+ * and a branch per word would have the verifier walk every path. */
+static __always_inline __u64 kc_eq(__u64 a, __u64 b)
+{
+	__u64 r, t;
+	asm volatile("%[r] = %[a]\n\t"
+		     "%[r] ^= %[b]\n\t"
+		     "%[t] = %[r]\n\t"
+		     "%[t] = -%[t]\n\t"
+		     "%[r] |= %[t]\n\t"
+		     "%[r] >>= 63\n\t"
+		     "%[r] ^= 1"
+		     : [r] "=&r"(r), [t] "=&r"(t)
+		     : [a] "r"(a), [b] "r"(b));
+	return r;
+}
+
+static __always_inline __u64 kc_lt(__u64 a, __u64 b)
+{
+	__u64 r;
+	asm volatile("%[r] = %[a]\n\t"
+		     "%[r] -= %[b]\n\t"
+		     "%[r] >>= 63"
+		     : [r] "=&r"(r)
+		     : [a] "r"(a), [b] "r"(b));
+	return r;
+}
+
+/* kc_found is 1 when frame i of way is on the stack read into s->words
+ * (avail words from the frame at fp_off up): at its distance above the
+ * frame, or at its place on the stack. */
+static __always_inline __u64 kc_found(struct kcache_way *way, struct kcache_scratch *s, __u64 i,
+				      __u32 fp_off, __u32 avail)
+{
+	__u64 want = KC_TEXT_HIGH | way->lo[i & (KC_FRAMES - 1)];
+	__u64 rel = way->rel[i & (KC_FRAMES - 1)];
+	__u64 near = kc_eq(s->words[rel & (KC_WORDS - 1)], want) & kc_lt(rel, avail);
+	// Its place on the stack, as a word above the frame now, offset by
+	// KC_WORDS*8 to stay unsigned.
+	__u64 at = rel + way->fp_off / 8 + KC_WORDS * 8 - fp_off / 8;
+	__u64 placed = kc_eq(s->words[at & (KC_WORDS - 1)], want) & kc_lt(KC_WORDS * 8 - 1, at) &
+		       kc_lt(at, KC_WORDS * 8 + avail);
+	return near | placed;
+}
+
+/* kc_hit returns the id of a way of c that matches the stack read into
+ * s->words, or -1. A way's middle frame picks the one way whose other
+ * frames are then checked, so the program has one loop of unknown length. */
+static __always_inline __s32 kc_hit(struct kcache *c, struct kcache_scratch *s, __u32 fp_off,
+				    __u32 avail, __u32 epoch)
+{
+	struct kcache_way *hit = NULL;
+	for (int w = 0; w < KC_WAYS; w++) {
+		struct kcache_way *way = &c->way[w];
+		__u32 n = way->n;
+		if (n == 0 || n > KC_FRAMES || way->epoch != epoch)
+			continue;
+		if (kc_found(way, s, n / 2, fp_off, avail)) {
+			hit = way;
+			break;
+		}
+	}
+	if (!hit)
+		return -1;
+	__u32 n = hit->n;
+	__u64 all = 1;
+	for (int i = 0; i < KC_FRAMES; i++) {
+		if (i >= n)
+			break;
+		__u64 r = i;
+		HIDE(r);
+		all &= kc_found(hit, s, r, fp_off, avail);
+	}
+	return all ? hit->id : -1;
+}
+
+/* kc_fill remembers stack id, just walked, in a way of c when its return
+ * addresses are all found in s->words, above the frame; the second walk
+ * (bpf_get_stack) gives them, since a program can't read a stack map. */
+static __always_inline void kc_fill(void *ctx, struct kcache *c, struct kcache_scratch *s, __u32 fp_off,
+				    __u32 avail, __u32 epoch, __s32 id)
+{
+	long len = bpf_get_stack(ctx, s->ips, KC_IPS * 8, 0);
+	if (len <= 0 || len >= KC_IPS * 8)
+		return; // failed, or deeper than a way holds
+	__u32 n = (__u32)len / 8;
+	// The first frame found above this program's is its caller's return
+	// address, at fp+8; the walk's frames before it are below the frame.
+	__u32 j0 = KC_LEAD;
+	for (int i = KC_LEAD - 1; i >= 0; i--)
+		if (s->ips[i] == s->words[1])
+			j0 = i;
+	if (j0 >= KC_LEAD || n <= j0 || n - j0 >= KC_FRAMES)
+		return;
+	struct kcache_way *way = &c->way[c->next & (KC_WAYS - 1)];
+	way->n = 0;
+	// One pass over the words finds each address after the one before,
+	// branch-free (rel[j] is rewritten until word k holds ips[j]), so the
+	// verifier walks one path through the loop.
+	__u64 j = j0, high = 1;
+	for (__u64 k = 1; k < KC_WORDS; k++) {
+		// Words past avail are stale; the scan ends when all are found.
+		if (k >= avail || j >= n)
+			break;
+		__u64 ip = s->ips[j & 63];
+		__u64 m = kc_eq(s->words[k], ip);
+		__u64 d = (j - j0) & (KC_FRAMES - 1);
+		way->rel[d] = k;
+		way->lo[d] = (__u32)ip;
+		high &= kc_eq(ip & KC_TEXT_HIGH, KC_TEXT_HIGH) | (1 ^ m);
+		j += m;
+	}
+	if (j != n || !high)
+		return;
+	way->id = id;
+	way->epoch = epoch;
+	way->fp_off = fp_off;
+	way->n = n - j0;
+	c->next++;
+}
+
+/* off_kstack is the kernel stack of prev, the current task, leaving the CPU:
+ * a stack the thread blocked with before, else walked. */
+static __always_inline __s32 off_kstack(void *ctx, struct task_struct *prev, void *stacks, void *spill,
+					__u32 epoch, bool typed)
+{
+	struct kcache *c = NULL;
+	struct kcache_scratch *s = NULL;
+	if (typed && task_records && kstack_cache) {
+		__u32 zero = 0;
+		s = bpf_map_lookup_elem(&kcache_scratch, &zero);
+		if (s)
+			c = bpf_task_storage_get(&offcpu_kcache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	}
+	if (!c || !s)
+		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	// This program's frame pointer, as a number (a store to a map and
+	// back: the verifier lets privileged programs do that).
+	__u64 fp;
+	asm volatile("%0 = r10" : "=r"(fp));
+	*(volatile __u64 *)&s->fp = fp;
+	fp = *(volatile __u64 *)&s->fp;
+	__u64 base = (__u64)BPF_CORE_READ(prev, stack);
+	__u64 off = fp - base;
+	if (base == 0 || off < 64 || off >= KC_STACK_SIZE)
+		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	__u32 fp_off = (__u32)off;
+	// The stack from this frame to its top (a few hundred words).
+	__u32 avail = (KC_STACK_SIZE - fp_off) / 8;
+	if (avail > KC_WORDS - 1)
+		avail = KC_WORDS - 1; // as many as a masked size can read
+	// Masked and scaled in 64-bit instructions, so the verifier of every
+	// kernel keeps the bound (6.1's loses it through the 32-bit ones clang
+	// would otherwise pick).
+	__u64 size = avail;
+	asm volatile("%[size] &= %[mask]\n\t"
+		     "%[size] <<= 3"
+		     : [size] "+r"(size)
+		     : [mask] "i"(KC_WORDS - 1));
+	if (size < 16 || bpf_probe_read_kernel(s->words, size, (void *)fp) != 0)
+		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	__s32 id = kc_hit(c, s, fp_off, avail, epoch);
+	if (id >= 0) {
+		off_count(OFF_KSTACK_REUSED);
+		return id;
+	}
+	id = off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	if (id >= 0)
+		kc_fill(ctx, c, s, fp_off, avail, epoch, id);
+	return id;
 }
 
 /* offcpu_commit writes the record of a thread leaving the CPU (current);

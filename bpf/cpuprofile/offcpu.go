@@ -48,6 +48,9 @@ type OffCPUTotals struct {
 	// reason (LostReasons' stack reasons, and user_stack_incomplete,
 	// user_regs_unreadable); the samples carry KernelLost or UserLost.
 	StackLost map[string]uint64
+	// KernelStacksReused counts recorded intervals whose kernel stack the
+	// thread's stack cache gave instead of a walk.
+	KernelStacksReused uint64
 }
 
 // OffCPULostReasons name why an off-CPU interval was not recorded.
@@ -74,6 +77,7 @@ const (
 	offNoUserRegs
 	offReplaced
 	offNoRecord
+	offKstackReused
 	offSlots
 )
 
@@ -121,7 +125,7 @@ func validOffCPU(opts *Options) error {
 // Which stacks off-CPU intervals get (Options.OffCPUStacks).
 const (
 	OffCPUStacksBoth   = "both"   // kernel and user (the default)
-	OffCPUStacksUser   = "user"   // user only: no walk of the kernel stack, most of the cost
+	OffCPUStacksUser   = "user"   // user only: no walk of the kernel stack, the larger part of the cost
 	OffCPUStacksKernel = "kernel" // kernel only: no walk of user memory
 )
 
@@ -153,8 +157,10 @@ func (p *Profiler) sizeOffCPUMaps(spec *ebpf.CollectionSpec, stacks uint32) uint
 	if !histmap.HaveTaskStorage() {
 		// Created with the other maps, so it must exist; the programs
 		// don't use it (task_records stays false).
-		m := spec.Maps["offcpu_task"]
-		m.Type, m.Flags, m.MaxEntries = ebpf.Hash, 0, 1
+		for _, name := range []string{"offcpu_task", "offcpu_kcache"} {
+			m := spec.Maps[name]
+			m.Type, m.Flags, m.MaxEntries = ebpf.Hash, 0, 1
+		}
 	}
 	if p.opts.OffCPU {
 		stacks = max(stacks, 8192)
@@ -193,6 +199,9 @@ func (p *Profiler) openOffCPU() error {
 		return err
 	}
 	if err := p.spec.Variables["task_records"].Set(histmap.HaveTaskStorage()); err != nil {
+		return err
+	}
+	if err := p.spec.Variables["kstack_cache"].Set(histmap.HaveTaskStorage() && !p.opts.NoKernelStackCache); err != nil {
 		return err
 	}
 	if err := p.spec.Variables["off_stacks"].Set(offStacksMask(p.opts.OffCPUStacks)); err != nil {

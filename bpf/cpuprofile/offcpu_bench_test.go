@@ -43,7 +43,8 @@ const offcpuBpftrace = `tracepoint:sched:sched_switch
 `
 
 // kstackBpftrace takes only the kernel stack where offcpuBpftrace takes
-// both stacks: the kernel's walk, which any exact off-CPU profile pays.
+// both stacks: the kernel's walk at every blocked switch, which vigil pays
+// only for stacks its thread's cache doesn't hold.
 const kstackBpftrace = `tracepoint:sched:sched_switch
 {
 	if (args->prev_pid != 0) {
@@ -87,6 +88,10 @@ func BenchmarkOffCPU(b *testing.B) {
 		{"vigil-fp+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
 			return runVigilWith(b, bin, stats, func(o *Options) { o.Unwind = UnwindFramePointer })
 		}},
+		// Every kernel stack walked: no reuse from the thread's cache.
+		{"vigil-nocache+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
+			return runVigilWith(b, bin, stats, func(o *Options) { o.NoKernelStackCache = true })
+		}},
 		// The classic tracepoint strategy.
 		{"vigil-tracepoint+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
 			return runVigilWith(b, bin, stats, func(o *Options) { o.Skip = map[string]bool{StrategyOffCPUBTF: true} })
@@ -101,8 +106,8 @@ func BenchmarkOffCPU(b *testing.B) {
 	}
 	if _, err := exec.LookPath("bpftrace"); err == nil {
 		tools = append(tools, pingTool{"bpftrace", false, runBpftrace}, pingTool{"bpftrace+stats", true, runBpftrace},
-			// The floor: only the kernel's walk of the kernel stack, at
-			// each switch-out of a user thread.
+			// Only the kernel's walk of the kernel stack, at each
+			// switch-out of a user thread.
 			pingTool{"kstack-only+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
 				return runBpftraceScript(b, bin, stats, kstackBpftrace)
 			}})
@@ -138,6 +143,7 @@ func reportPing(b *testing.B, results map[string][]pingRun) {
 	b.ReportMetric(bare, "bare-rtt-ns")
 	for _, v := range []struct{ name, what string }{
 		{"vigil-fp+stats", "vigil with frame pointers"},
+		{"vigil-nocache+stats", "vigil walking every kernel stack (no reuse)"},
 		{"vigil-tracepoint+stats", "vigil on the classic tracepoint"},
 		{"kstack-only+stats", "the kernel stack alone (bpftrace, kstack at each switch-out)"},
 	} {

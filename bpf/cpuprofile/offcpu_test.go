@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ebpf/vigil/bpf/histmap"
 	"github.com/vigil-ebpf/vigil/bpf/internal/testenv"
 	"github.com/vigil-ebpf/vigil/bpf/kernels/report"
 	"github.com/vigil-ebpf/vigil/symbolizer"
@@ -182,16 +183,21 @@ func TestOffCPUTimeOfBlockingFunctions(t *testing.T) {
 	for _, s := range offStrategies {
 		t.Run(s.name, func(t *testing.T) {
 			skip := onlyOffStrategy(s.name)
-			checkOffCPURun(t, skip)
+			// tp_btf reuses kernel stacks from each thread's cache.
+			checkOffCPURun(t, skip, s.name == StrategyOffCPUBTF && histmap.HaveTaskStorage())
 		})
 	}
 }
 
 // blockedIn names, per blocking function of the workload, a part of the
-// name of the kernel function its thread waits in.
-var blockedIn = map[string]string{"sleeper": "nanosleep", "pipe_reader": "pipe_read", "mutex_waiter": "futex"}
+// name of the kernel function its thread waits in. One thread alternates
+// between mutex_waiter and waiter_pause: a kernel stack reused for the
+// wrong one of its waits would show the other's.
+var blockedIn = map[string]string{"sleeper": "nanosleep", "pipe_reader": "pipe_read", "mutex_waiter": "futex", "waiter_pause": "nanosleep"}
 
-func checkOffCPURun(t *testing.T, skip map[string]bool) {
+// checkOffCPURun profiles the workload and checks its times and stacks;
+// reuse: kernel stacks must mostly come from the threads' caches.
+func checkOffCPURun(t *testing.T, skip map[string]bool, reuse bool) {
 	run := runOffCPUWorkload(t, skip, 200*time.Millisecond)
 	funcs := loadFuncs(t, offcpuBinary(t))
 	ksyms := readKernelSymbols(t)
@@ -208,14 +214,31 @@ func checkOffCPURun(t *testing.T, skip map[string]bool) {
 		for _, pc := range s.Kernel {
 			names = append(names, ksyms.name(pc))
 		}
-		for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "spinner"} {
+		for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "waiter_pause", "spinner"} {
 			if funcs.stackHas(s.User, fn) {
 				got[fn] += s.OffCPUNanos
 				if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, blockedIn[fn]) }) {
 					inKernel[fn] += s.OffCPUNanos
 				}
+				for _, other := range []string{"nanosleep", "pipe_read", "futex"} {
+					if other != blockedIn[fn] && slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, other) }) {
+						t.Errorf("%s: %d ns with a kernel stack that waits in *%s*: %v", fn, s.OffCPUNanos, other, names)
+					}
+				}
 			}
 		}
+	}
+	var reused, started uint64
+	for _, b := range run.totals {
+		reused += b.KernelStacksReused
+		started += b.Seen
+	}
+	t.Logf("kernel stacks reused for %d of %d intervals", reused, started)
+	if reuse && reused < started/2 {
+		t.Errorf("kernel stacks reused for only %d of %d intervals: the threads' caches are not used", reused, started)
+	}
+	if !reuse && reused > 0 {
+		t.Errorf("kernel stacks reused for %d intervals where no cache should be used", reused)
 	}
 	t.Logf("%s: measured %v, recorded %v, truncated %v", run.report, run.measured, got, truncated)
 	// The kernel stacks show the waits.

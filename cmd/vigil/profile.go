@@ -335,6 +335,7 @@ func printWrote(w io.Writer, f *profileFlags) {
 //
 //	vigil: off-CPU: 12.5s blocked in 4210 intervals of 37 processes recorded with stacks
 //	vigil: below --min-block 1µs: 1.2ms in 3100 intervals (counted only); lost: none
+//	vigil: kernel stacks of 7200 blocked switches reused from their threads' caches (not walked again)
 func printOffCPUSummary(w io.Writer, st profiler.Stats, f *profileFlags) {
 	o := st.OffCPU
 	fmt.Fprintf(w, "vigil: off-CPU: %v blocked in %d intervals of %d processes recorded with stacks",
@@ -355,6 +356,9 @@ func printOffCPUSummary(w io.Writer, st profiler.Stats, f *profileFlags) {
 	fmt.Fprintln(w, strings.Join(lost, ", "))
 	if part := countList(o.StackLost); part != "" {
 		fmt.Fprintf(w, "vigil: off-CPU stacks partly lost: %s\n", part)
+	}
+	if o.KernelStacksReused > 0 {
+		fmt.Fprintf(w, "vigil: kernel stacks of %d blocked switches reused from their threads' caches (not walked again)\n", o.KernelStacksReused)
 	}
 	printWrote(w, f)
 }
