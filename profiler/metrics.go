@@ -12,9 +12,9 @@ const (
 	MetricOffCPUIntervals = "vigil.profile.off_cpu.intervals" // {interval}, by result
 	MetricOffCPUTime      = "vigil.profile.off_cpu.time"      // ns, by result
 	MetricOffCPULost      = "vigil.profile.off_cpu.lost"      // ns, by reason: blocked time not recorded
-	// Blocked switches whose kernel stack came from the thread's cache of
-	// the stacks it blocked with before, not from a walk.
-	MetricOffCPUKernelStacksReused = "vigil.profile.off_cpu.kernel_stacks.reused" // {stack}
+	// Blocked switches whose stack came from the thread's cache of the
+	// stacks it blocked with before, not from a walk.
+	MetricOffCPUStacksReused = "vigil.profile.off_cpu.stacks.reused" // {stack}, by part (kernel, user)
 
 	// The table unwinder's.
 	MetricUnwindFrames      = "vigil.profile.unwind.frames"      // {frame}, by method: user frames walked with a table rule or the frame pointer

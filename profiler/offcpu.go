@@ -67,6 +67,7 @@ func (b *Builder) addOffCPU(batch *cpuprofile.Batch) {
 	o.BelowNanos += t.BelowNanos
 	addCounts(&o.StackLost, t.StackLost)
 	o.KernelStacksReused += t.KernelStacksReused
+	o.UserStacksReused += t.UserStacksReused
 	if t.Below > 0 || t.BelowNanos > 0 {
 		b.count([]*profile.Location{b.synthetic(offCPUBelowFrame)}, 0, 0, "", t.Below, t.BelowNanos)
 	}
@@ -109,6 +110,7 @@ func AddOffCPUTotals(into *cpuprofile.OffCPUTotals, t cpuprofile.OffCPUTotals) {
 	addCounts(&into.LostNanos, t.LostNanos)
 	addCounts(&into.StackLost, t.StackLost)
 	into.KernelStacksReused += t.KernelStacksReused
+	into.UserStacksReused += t.UserStacksReused
 }
 
 // addCounts adds the counts of from to *into, making the map when needed.

@@ -371,7 +371,12 @@ static __always_inline int finish(void *ctx, void *progs, struct unwind_state *s
 			st->key.ustack = STACK_LOST;
 		}
 	}
-	if (python_frames && bpf_map_lookup_elem(&py_procs, &st->key.pid)) {
+	bool python = python_frames && bpf_map_lookup_elem(&py_procs, &st->key.pid);
+	// A complete walk of a thread leaving the CPU, for its cache (not a
+	// Python process's: its Python frames are read apart).
+	if (typed && task_records && kstack_cache && st->mode == MODE_OFFCPU && reason <= 0 && !python)
+		uc_fill(st);
+	if (python) {
 		__u32 slot = st->mode & 1;
 		struct py_state *ps = bpf_map_lookup_elem(&py_scratch, &slot);
 		if (ps) {
@@ -504,6 +509,11 @@ static __always_inline void start_walk(struct unwind_state *st, struct user_regs
 	st->chunk_len = 0;
 	st->chunk_base = 0;
 	st->stack.len = 0;
+	st->sp0 = regs->sp;
+	st->bp0 = regs->bp;
+	st->uncached = 0;
+	st->nlog = 0;
+	st->bp_used = 0;
 }
 
 // record_walked takes the kernel stack as before and hands the user stack to
@@ -600,6 +610,18 @@ static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct
 	}
 	if (regs.ip == 0) // a thread that never runs user code (io_uring worker)
 		return offcpu_commit(st, typed);
+	if (typed && task_records && kstack_cache && !(python_frames && bpf_map_lookup_elem(&py_procs, &pid))) {
+		__u32 zero = 0;
+		struct kcache_scratch *s = bpf_map_lookup_elem(&kcache_scratch, &zero);
+		struct kcache *c = bpf_task_storage_get(&offcpu_kcache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct ucache_way *u = (s && c) ? uc_hit(c, s, &regs, epoch) : NULL;
+		if (u) {
+			st->key.ustack = STACK_HASHED;
+			st->key.uhash = u->hash;
+			off_count(OFF_USTACK_REUSED);
+			return offcpu_commit(st, typed);
+		}
+	}
 	start_walk(st, &regs, buf);
 	st->key.ustack = STACK_PENDING;
 	bpf_tail_call(ctx, progs, 0);

@@ -63,9 +63,9 @@ type Options struct {
 	// OffCPUStacks says which stacks off-CPU intervals get:
 	// OffCPUStacksBoth ("" too), OffCPUStacksUser or OffCPUStacksKernel.
 	OffCPUStacks string
-	// NoKernelStackCache walks every off-CPU kernel stack, as on kernels
-	// without task storage (for tests and benchmarks to compare).
-	NoKernelStackCache bool
+	// NoStackCache walks every off-CPU stack, kernel and user, as on
+	// kernels without task storage (for tests and benchmarks to compare).
+	NoStackCache bool
 }
 
 // Profiler owns the loaded program, its maps and one perf event per CPU.

@@ -39,8 +39,24 @@ type cpuprofileKcache struct {
 		Rel   [32]uint16
 		Lo    [32]uint32
 	}
-	Next uint32
-	Pad  uint32
+	Next   uint32
+	Misses uint32
+	Uway   [2]struct {
+		_     structs.HostLayout
+		Ip    uint64
+		Sp    uint64
+		Bp    uint64
+		Hash  uint64
+		Epoch uint32
+		N     uint16
+		Span  uint16
+		UseBp uint32
+		Pad   uint32
+		Off   [32]uint16
+		Val   [32]uint64
+	}
+	Unext uint32
+	Pad   uint32
 }
 
 type cpuprofileKcacheScratch struct {
@@ -73,7 +89,7 @@ type cpuprofileOffcpuRec struct {
 
 type cpuprofileOffcpuTotals struct {
 	_ structs.HostLayout
-	N [22]uint64
+	N [23]uint64
 }
 
 type cpuprofileOffcpuValue struct {
@@ -188,6 +204,14 @@ type cpuprofileUnwindState struct {
 	LastMap    uint32
 	ChunkLen   uint32
 	ChunkBase  uint64
+	Sp0        uint64
+	Bp0        uint64
+	Uncached   uint32
+	Nlog       uint32
+	BpUsed     uint32
+	PadUc      uint32
+	LogOff     [32]uint16
+	LogVal     [32]uint64
 	Stack      cpuprofileUstack
 	Chunk      [4112]uint8
 }

@@ -7,10 +7,11 @@
  * is switched in again, the time it was away is added to that record's key
  * in offcpu_a/b, or, below min_block_ns, only counted.
  *
- * The kernel's walk of the kernel stack costs more than the rest together;
- * each thread's cache of the kernel stacks it blocked with (below) saves
- * it when the thread blocks again where it blocked before, which is how
- * most threads wait. Taking the stack at switch-in from the sleeping task
+ * The kernel's walk of the kernel stack costs more than the rest together,
+ * and the user walk most of the rest; each thread's cache of the stacks it
+ * blocked with (below) saves both when the thread blocks again where it
+ * blocked before, which is how most threads wait. Taking the kernel stack
+ * at switch-in from the sleeping task
  * (bpf_get_task_stack) would cost about a fifth less than a walk at
  * switch-out, and only for intervals that reach min_block_ns, but
  * the kernel's walk of a task that is not running leaves out every
@@ -83,6 +84,7 @@ enum offcpu_slot {
 	OFF_REPLACED,          // a record found still there when its thread blocked again
 	OFF_NO_RECORD,         // task storage for a record could not be had
 	OFF_KSTACK_REUSED,     // kernel stacks the thread's cache gave, not walked
+	OFF_USTACK_REUSED,     // user stacks the thread's cache gave, not walked
 	OFF_SLOTS,
 };
 
@@ -167,7 +169,8 @@ static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, 
 	return STACK_LOST;
 }
 
-/* The kernel stack cache.
+/* The stack cache: kernel stacks here, user stacks in struct ucache_way
+ * below, both in one task storage value per thread (about 1.6 KiB).
  *
  * A thread that blocks again where it blocked before has the same kernel
  * stack, and the kernel's walk of it (ORC tables, frame by frame) is most of
@@ -186,7 +189,10 @@ static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, 
  * distance from the top of the stack. So a return address is looked for
  * where it was relative to this program's frame, or where it was on the
  * stack (relative to its top): the walk (from this frame, by the code at
- * each address) reads the same addresses and finds the same frames.
+ * each address) reads the same addresses and finds the same frames. (What
+ * this can't tell from the same chain: another chain whose live frames
+ * hold, word for word, the same return addresses at every one of those
+ * places, which no code path does by accident.)
  *
  * Return addresses are found after a walk by scanning the stack above the
  * frame, in order; a stack any of whose addresses is not found there (a
@@ -207,7 +213,7 @@ static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, 
 // Kernel text, modules and BPF programs are in the top 2 GiB (x86-64).
 #define KC_TEXT_HIGH 0xffffffff00000000ULL
 
-// Set from Go: reuse kernel stacks (needs task_records).
+// Set from Go: reuse kernel and user stacks (needs task_records).
 const volatile bool kstack_cache = false;
 
 struct kcache_way {
@@ -219,9 +225,36 @@ struct kcache_way {
 	__u32 lo[KC_FRAMES];  // each return address, less KC_TEXT_HIGH
 };
 
+/* A user stack the thread blocked with: the walk that started at ip and
+ * sp (and bp, when it used it) read the words val[i] at sp+off[i] and
+ * nothing else: return addresses where every CFA is relative to sp, or
+ * saved frame pointers and return addresses where it walked with frame
+ * pointers from the start (unwind.bpf.h marks any other walk uncached).
+ * With the same tables, finding the same words there again is walking it
+ * again. Only within the epoch it was stored
+ * in: a drain's tables and mappings changes are then seen by a new walk,
+ * and the stack's key in ustacks of that epoch is still there. Not for
+ * Python processes, whose Python frames are read apart. */
+struct ucache_way {
+	__u64 ip, sp, bp;
+	__u64 hash;  // the stack's key in ustacks of epoch
+	__u32 epoch;
+	__u16 n;     // 0: an empty way
+	__u16 span;  // bytes above sp that hold them
+	__u32 use_bp; // the walk used the first RBP: bp must match too
+	__u32 pad;
+	__u16 off[UC_FRAMES];
+	__u64 val[UC_FRAMES];
+};
+
+#define UC_WAYS 2
+
 struct kcache {
 	struct kcache_way way[KC_WAYS];
 	__u32 next;
+	__u32 misses; // in a row: a thread that keeps blocking in new places fills less
+	struct ucache_way uway[UC_WAYS];
+	__u32 unext;
 	__u32 pad;
 };
 
@@ -409,13 +442,88 @@ static __always_inline __s32 off_kstack(void *ctx, struct task_struct *prev, voi
 		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
 	__s32 id = kc_hit(c, s, fp_off, avail, epoch);
 	if (id >= 0) {
+		c->misses = 0;
 		off_count(OFF_KSTACK_REUSED);
 		return id;
 	}
 	id = off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
-	if (id >= 0)
+	// A fill walks the stack a second time: after KC_WAYS misses in a row
+	// (a thread whose waits don't repeat, or more of them than it has
+	// ways) only every 16th miss fills, so such a thread pays little more
+	// than the walk; a drain's new epoch costs one miss per stack.
+	__u32 misses = c->misses++;
+	if (id >= 0 && (misses < KC_WAYS || (misses & 15) == 0))
 		kc_fill(ctx, c, s, fp_off, avail, epoch, id);
 	return id;
+}
+
+/* uc_hit returns the way of c holding the user stack a walk from regs
+ * would find now, or NULL: the same start, and every return address the
+ * walk read back at its place (read into s->words). */
+static __always_inline struct ucache_way *uc_hit(struct kcache *c, struct kcache_scratch *s,
+						 struct user_regs *regs, __u32 epoch)
+{
+	struct ucache_way *way = NULL;
+	for (int w = 0; w < UC_WAYS; w++) {
+		struct ucache_way *u = &c->uway[w];
+		if (u->n > 0 && u->epoch == epoch && u->ip == regs->ip && u->sp == regs->sp &&
+		    (!u->use_bp || u->bp == regs->bp)) {
+			way = u;
+			break;
+		}
+	}
+	if (!way)
+		return NULL;
+	__u64 size = way->span;
+	asm volatile("%[size] &= %[mask]" : [size] "+r"(size) : [mask] "i"(KC_WORDS * 8 - 1));
+	if (size < 8 || bpf_probe_read_user(s->words, size, (void *)regs->sp) != 0)
+		return NULL;
+	__u32 n = way->n;
+	__u64 all = 1;
+	for (int i = 0; i < UC_FRAMES; i++) {
+		if (i >= n)
+			break;
+		__u64 r = i;
+		HIDE(r);
+		__u64 at = way->off[r & (UC_FRAMES - 1)] / 8;
+		all &= kc_eq(s->words[at & (KC_WORDS - 1)], way->val[r & (UC_FRAMES - 1)]) & kc_lt(at * 8, size);
+	}
+	return all ? way : NULL;
+}
+
+/* uc_fill remembers the user stack st just walked and stored, when the
+ * cache can replay its walk. */
+static __always_inline void uc_fill(struct unwind_state *st)
+{
+	if (st->uncached || st->nlog == 0 || st->nlog > UC_FRAMES || st->key.ustack != STACK_HASHED)
+		return;
+	struct kcache *c = bpf_task_storage_get(&offcpu_kcache, bpf_get_current_task_btf(), 0,
+						BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return;
+	struct ucache_way *way = &c->uway[c->unext & (UC_WAYS - 1)];
+	way->n = 0;
+	__u32 n = st->nlog, span = 0;
+	for (int i = 0; i < UC_FRAMES; i++) {
+		if (i >= n)
+			break;
+		__u64 r = i;
+		HIDE(r);
+		__u16 off = st->log_off[r & (UC_FRAMES - 1)];
+		way->off[r & (UC_FRAMES - 1)] = off;
+		way->val[r & (UC_FRAMES - 1)] = st->log_val[r & (UC_FRAMES - 1)];
+		if (off + 8 > span)
+			span = off + 8;
+	}
+	way->ip = st->stack.frames[0];
+	way->sp = st->sp0;
+	way->bp = st->bp0;
+	way->use_bp = st->bp_used;
+	way->hash = st->key.uhash;
+	way->epoch = st->epoch;
+	way->span = span;
+	way->n = n;
+	c->unext++;
 }
 
 /* offcpu_commit writes the record of a thread leaving the CPU (current);

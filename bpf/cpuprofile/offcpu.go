@@ -48,9 +48,10 @@ type OffCPUTotals struct {
 	// reason (LostReasons' stack reasons, and user_stack_incomplete,
 	// user_regs_unreadable); the samples carry KernelLost or UserLost.
 	StackLost map[string]uint64
-	// KernelStacksReused counts recorded intervals whose kernel stack the
-	// thread's stack cache gave instead of a walk.
-	KernelStacksReused uint64
+	// KernelStacksReused and UserStacksReused count blocked switches
+	// whose stack came from the thread's cache of the stacks it blocked
+	// with before, not from a walk.
+	KernelStacksReused, UserStacksReused uint64
 }
 
 // OffCPULostReasons name why an off-CPU interval was not recorded.
@@ -78,6 +79,7 @@ const (
 	offReplaced
 	offNoRecord
 	offKstackReused
+	offUstackReused
 	offSlots
 )
 
@@ -201,7 +203,7 @@ func (p *Profiler) openOffCPU() error {
 	if err := p.spec.Variables["task_records"].Set(histmap.HaveTaskStorage()); err != nil {
 		return err
 	}
-	if err := p.spec.Variables["kstack_cache"].Set(histmap.HaveTaskStorage() && !p.opts.NoKernelStackCache); err != nil {
+	if err := p.spec.Variables["kstack_cache"].Set(histmap.HaveTaskStorage() && !p.opts.NoStackCache); err != nil {
 		return err
 	}
 	if err := p.spec.Variables["off_stacks"].Set(offStacksMask(p.opts.OffCPUStacks)); err != nil {

@@ -88,10 +88,8 @@ func BenchmarkOffCPU(b *testing.B) {
 		{"vigil-fp+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
 			return runVigilWith(b, bin, stats, func(o *Options) { o.Unwind = UnwindFramePointer })
 		}},
-		// Every kernel stack walked: no reuse from the thread's cache.
-		{"vigil-nocache+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
-			return runVigilWith(b, bin, stats, func(o *Options) { o.NoKernelStackCache = true })
-		}},
+		// Every stack walked: no reuse from the thread's cache.
+		{"vigil-nocache+stats", true, runVigilNoCache},
 		// The classic tracepoint strategy.
 		{"vigil-tracepoint+stats", true, func(b *testing.B, bin string, stats bool) pingRun {
 			return runVigilWith(b, bin, stats, func(o *Options) { o.Skip = map[string]bool{StrategyOffCPUBTF: true} })
@@ -127,6 +125,37 @@ func BenchmarkOffCPU(b *testing.B) {
 	reportPing(b, results)
 }
 
+// BenchmarkOffCPUManyWaits is BenchmarkOffCPU's worst case for the stack
+// cache: the echoing thread waits in six ways in turn, more stacks than
+// its cache holds, so it misses at almost every switch; vigil with the
+// cache against vigil walking every stack, in turns.
+// Run with -benchtime 1x.
+func BenchmarkOffCPUManyWaits(b *testing.B) {
+	testenv.RequireRoot(b)
+	bin := filepath.Join(b.TempDir(), "pingpong-mixed")
+	script := "#!/bin/sh\nexec " + buildPingPong(b) + " \"$1\" \"$2\" mixed\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	tools := []pingTool{
+		{"bare", false, runBare},
+		{"vigil", false, runVigil},
+		{"vigil+stats", true, runVigil},
+		{"vigil-nocache", false, runVigilNoCache},
+		{"vigil-nocache+stats", true, runVigilNoCache},
+	}
+	results := map[string][]pingRun{}
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < 5; r++ {
+			for k := range tools {
+				t := tools[(k+r)%len(tools)]
+				results[t.name] = append(results[t.name], t.run(b, bin, t.stats))
+			}
+		}
+	}
+	reportPing(b, results)
+}
+
 // reportPing prints medians: added ns per blocked switch (two per round
 // trip) and in-kernel ns per blocked switch and per program run.
 func reportPing(b *testing.B, results map[string][]pingRun) {
@@ -143,7 +172,7 @@ func reportPing(b *testing.B, results map[string][]pingRun) {
 	b.ReportMetric(bare, "bare-rtt-ns")
 	for _, v := range []struct{ name, what string }{
 		{"vigil-fp+stats", "vigil with frame pointers"},
-		{"vigil-nocache+stats", "vigil walking every kernel stack (no reuse)"},
+		{"vigil-nocache+stats", "vigil walking every stack (no reuse)"},
 		{"vigil-tracepoint+stats", "vigil on the classic tracepoint"},
 		{"kstack-only+stats", "the kernel stack alone (bpftrace, kstack at each switch-out)"},
 	} {
@@ -153,7 +182,7 @@ func reportPing(b *testing.B, results map[string][]pingRun) {
 			b.Logf("%s: in kernel %.0f ns per blocked switch", v.what, ns)
 		}
 	}
-	for _, tool := range []string{"vigil", "vigil-user", "bpftrace"} {
+	for _, tool := range []string{"vigil", "vigil-user", "vigil-nocache", "bpftrace"} {
 		if len(results[tool]) == 0 {
 			continue
 		}
@@ -234,6 +263,12 @@ func runVigil(b *testing.B, bin string, stats bool) pingRun {
 }
 
 // runVigilWith is runVigil with the options changed by set.
+// runVigilNoCache runs vigil walking every stack, with no reuse from the
+// threads' caches.
+func runVigilNoCache(b *testing.B, bin string, stats bool) pingRun {
+	return runVigilWith(b, bin, stats, func(o *Options) { o.NoStackCache = true })
+}
+
 func runVigilWith(b *testing.B, bin string, stats bool, set func(*Options)) pingRun {
 	cmd, in, out := startPing(b, bin)
 	defer cmd.Process.Kill()

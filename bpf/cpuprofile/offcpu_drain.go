@@ -237,7 +237,7 @@ func (o *offCPU) totalsSince(sums [offSlots]uint64, started, live uint64) OffCPU
 		Recorded: d[offRecorded], RecordedNanos: d[offRecordedNs],
 		Below: d[offBelow], BelowNanos: d[offBelowNs],
 		Lost: map[string]uint64{}, LostNanos: map[string]uint64{}, StackLost: map[string]uint64{},
-		KernelStacksReused: d[offKstackReused],
+		KernelStacksReused: d[offKstackReused], UserStacksReused: d[offUstackReused],
 	}
 	add := func(m map[string]uint64, k string, v uint64) {
 		if v > 0 {

@@ -49,6 +49,67 @@ func offcpuBinary(t testing.TB) string {
 	return bin
 }
 
+// gonapBinary is the prebuilt Go workload (inside the matrix guest), or
+// testdata/gonap.go built now.
+func gonapBinary(t testing.TB) string {
+	t.Helper()
+	if p, err := filepath.Abs("testdata/gonap"); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "gonap")
+	cmd := exec.Command("go", "build", "-o", bin, "testdata/gonap.go")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/gonap.go: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestOffCPUGoStacks checks the off-CPU stacks of Go code, walked with frame
+// pointers: a thread that waits in turn in main.napA and main.napB, the
+// same system call at the same stack depth, gets each one's own time
+// (within 10% of the workload's own measure), and on tp_btf with task
+// storage most of its user stacks come from the thread's cache, which must
+// tell the two apart by their return addresses.
+func TestOffCPUGoStacks(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := gonapBinary(t)
+	funcs := loadFuncs(t, bin)
+	for _, s := range offStrategies {
+		t.Run(s.name, func(t *testing.T) {
+			run := runOffCPUBinary(t, bin, onlyOffStrategy(s.name), 200*time.Millisecond)
+			got := map[string]uint64{}
+			for _, smp := range run.samples {
+				for _, fn := range []string{"main.napA", "main.napB"} {
+					if funcs.stackHas(smp.User, fn) {
+						got[fn] += smp.OffCPUNanos
+					}
+				}
+			}
+			var reused, seen uint64
+			for _, b := range run.totals {
+				reused += b.UserStacksReused
+				seen += b.Seen
+			}
+			t.Logf("%s: measured %v, recorded %v; user stacks reused for %d of %d intervals", run.report, run.measured, got, reused, seen)
+			for _, fn := range []string{"main.napA", "main.napB"} {
+				want := float64(run.measured[fn])
+				if want < 3e8 {
+					t.Fatalf("%s blocked only %v ns by its own measure", fn, want)
+				}
+				if d := math.Abs(float64(got[fn])/want - 1); d > 0.10 {
+					t.Errorf("%s: recorded %d ns off-CPU, the workload measured %d ns (%.1f%% off)", fn, got[fn], run.measured[fn], d*100)
+				}
+			}
+			if cache := s.name == StrategyOffCPUBTF && histmap.HaveTaskStorage(); cache && reused < seen/4 {
+				t.Errorf("user stacks reused for only %d of %d intervals: frame-pointer walks are not cached", reused, seen)
+			}
+		})
+	}
+}
+
 // funcRanges are the workload's functions by address.
 type funcRanges []elf.Symbol
 
@@ -106,7 +167,12 @@ type offcpuRun struct {
 // runOffCPUWorkload profiles the workload off-CPU only while it runs,
 // draining every interval, and returns what was drained.
 func runOffCPUWorkload(t *testing.T, skip map[string]bool, interval time.Duration) offcpuRun {
-	bin := offcpuBinary(t)
+	return runOffCPUBinary(t, offcpuBinary(t), skip, interval)
+}
+
+// runOffCPUBinary is runOffCPUWorkload for the workload bin, which takes
+// the same arguments and prints its measures the same way.
+func runOffCPUBinary(t *testing.T, bin string, skip map[string]bool, interval time.Duration) offcpuRun {
 	cmd := exec.Command(bin, "1500")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
@@ -193,7 +259,8 @@ func TestOffCPUTimeOfBlockingFunctions(t *testing.T) {
 // name of the kernel function its thread waits in. One thread alternates
 // between mutex_waiter and waiter_pause: a kernel stack reused for the
 // wrong one of its waits would show the other's.
-var blockedIn = map[string]string{"sleeper": "nanosleep", "pipe_reader": "pipe_read", "mutex_waiter": "futex", "waiter_pause": "nanosleep"}
+var blockedIn = map[string]string{"sleeper": "nanosleep", "pipe_reader": "pipe_read", "mutex_waiter": "futex", "waiter_pause": "nanosleep",
+	"nap_a": "nanosleep", "nap_b": "nanosleep"}
 
 // checkOffCPURun profiles the workload and checks its times and stacks;
 // reuse: kernel stacks must mostly come from the threads' caches.
@@ -214,7 +281,7 @@ func checkOffCPURun(t *testing.T, skip map[string]bool, reuse bool) {
 		for _, pc := range s.Kernel {
 			names = append(names, ksyms.name(pc))
 		}
-		for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "waiter_pause", "spinner"} {
+		for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "waiter_pause", "nap_a", "nap_b", "spinner"} {
 			if funcs.stackHas(s.User, fn) {
 				got[fn] += s.OffCPUNanos
 				if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, blockedIn[fn]) }) {
@@ -228,17 +295,20 @@ func checkOffCPURun(t *testing.T, skip map[string]bool, reuse bool) {
 			}
 		}
 	}
-	var reused, started uint64
+	var kreused, ureused, started uint64
 	for _, b := range run.totals {
-		reused += b.KernelStacksReused
+		kreused += b.KernelStacksReused
+		ureused += b.UserStacksReused
 		started += b.Seen
 	}
-	t.Logf("kernel stacks reused for %d of %d intervals", reused, started)
-	if reuse && reused < started/2 {
-		t.Errorf("kernel stacks reused for only %d of %d intervals: the threads' caches are not used", reused, started)
-	}
-	if !reuse && reused > 0 {
-		t.Errorf("kernel stacks reused for %d intervals where no cache should be used", reused)
+	t.Logf("stacks reused from the threads' caches for %d intervals: kernel %d, user %d", started, kreused, ureused)
+	for part, n := range map[string]uint64{"kernel": kreused, "user": ureused} {
+		if reuse && n < started/2 {
+			t.Errorf("%s stacks reused for only %d of %d intervals: the threads' caches are not used", part, n, started)
+		}
+		if !reuse && n > 0 {
+			t.Errorf("%s stacks reused for %d intervals where no cache should be used", part, n)
+		}
 	}
 	t.Logf("%s: measured %v, recorded %v, truncated %v", run.report, run.measured, got, truncated)
 	// The kernel stacks show the waits.
@@ -248,7 +318,9 @@ func checkOffCPURun(t *testing.T, skip map[string]bool, reuse bool) {
 		}
 	}
 
-	for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter"} {
+	// nap_a and nap_b block in the same call at the same stack depth: a
+	// user stack reused for the other would move time between them.
+	for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "nap_a", "nap_b"} {
 		want := float64(run.measured[fn])
 		if want < 1e8 {
 			t.Fatalf("%s blocked only %v ns by its own measure", fn, want)

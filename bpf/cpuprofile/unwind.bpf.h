@@ -35,6 +35,11 @@
  * frame in that page, where reading each return address on its own costs
  * a user-memory access (hundreds of ns) per frame. */
 #define STACK_CHUNK 4096
+/* The off-CPU user stack cache replays walks that read up to UC_FRAMES
+ * words (a return address per table frame, two words per frame-pointer
+ * frame) within UC_SPAN bytes above the first sp. */
+#define UC_FRAMES 32
+#define UC_SPAN 4088
 
 /* unwind.Rule kinds: the order of symbolizer/unwind's CFAKind. */
 enum cfa_kind {
@@ -141,6 +146,18 @@ struct unwind_state {
 	__u32 last_map;    // index of the previous frame's mapping
 	__u32 chunk_len;   // bytes of the user stack copied into chunk
 	__u64 chunk_base;  // user address of chunk[0]
+	/* For the off-CPU stack cache (offcpu.bpf.h): the words the walk
+	 * read, at their offsets from the first sp; whether it used the
+	 * first RBP (a frame-pointer walk from the start); and whether it
+	 * took a step that depends on anything else (a frame pointer after a
+	 * table frame, a signal frame). */
+	__u64 sp0, bp0;
+	__u32 uncached;
+	__u32 nlog;
+	__u32 bp_used;
+	__u32 pad_uc;
+	__u16 log_off[UC_FRAMES];
+	__u64 log_val[UC_FRAMES];
 	struct ustack stack;
 	__u8 chunk[STACK_CHUNK + 16];
 };
@@ -329,6 +346,7 @@ static __always_inline bool is_sigreturn(__u64 pc)
  * in, with rbp, rsp and rip at 80, 120 and 128 within it. */
 static __always_inline int signal_frame(struct unwind_state *st)
 {
+	st->uncached = 1;
 	__u64 base = st->sp + 40;
 	__u64 bp, sp, ip;
 	if (bpf_probe_read_user(&bp, 8, (void *)(base + 80)) ||
@@ -373,9 +391,32 @@ static __always_inline int stack_read(struct unwind_state *st, __u64 addr, __u64
 
 /* frame_pointer_step walks one frame with RBP: the caller's RBP at [rbp],
  * the return address above it. */
+/* uc_log notes a word the walk read, for the off-CPU cache. */
+static __always_inline void uc_log(struct unwind_state *st, __u64 addr, __u64 val)
+{
+	__u64 off = addr - st->sp0;
+	__u32 i = st->nlog;
+	if (i < UC_FRAMES && off <= UC_SPAN - 8 && (off & 7) == 0) {
+		// Masked in an instruction of its own, which clang can't fold
+		// into an address the verifier can't bound.
+		__u64 k = i;
+		asm volatile("%[k] &= %[m]" : [k] "+r"(k) : [m] "i"(UC_FRAMES - 1));
+		st->log_off[k] = off;
+		st->log_val[k] = val;
+		st->nlog = i + 1;
+	} else {
+		st->uncached = 1;
+	}
+}
+
 static __always_inline int frame_pointer_step(struct unwind_state *st)
 {
 	__u64 bp = st->bp, saved[2];
+	// From the start (Go, JIT code), RBP is the first one or a word
+	// read; after a table frame it may be one no rule said where to find.
+	if (st->n_table)
+		st->uncached = 1;
+	st->bp_used = 1;
 	if (bp == 0)
 		return -1; // the outermost frame
 	// The chain may go down as well as up: Go's systemstack continues on
@@ -388,6 +429,8 @@ static __always_inline int frame_pointer_step(struct unwind_state *st)
 		return TRUNC_BAD_READ;
 	if (saved[0] == bp)
 		return TRUNC_BAD_FRAME;
+	uc_log(st, bp, saved[0]);
+	uc_log(st, bp + 8, saved[1]);
 	st->bp = saved[0];
 	st->ip = saved[1];
 	st->sp = bp + 16;
@@ -405,6 +448,7 @@ static __always_inline int rule_step(struct unwind_state *st, struct rule *r, __
 		break;
 	case CFA_RBP:
 		cfa = st->bp + r->cfa_off;
+		st->uncached = 1;
 		break;
 	case CFA_PLT:
 		cfa = st->sp + 8 + (((pc & 15) >= (__u64)r->cfa_off) ? 8 : 0);
@@ -421,6 +465,9 @@ static __always_inline int rule_step(struct unwind_state *st, struct rule *r, __
 	__u64 ra;
 	if (stack_read(st, cfa - 8, &ra, 1))
 		return TRUNC_BAD_READ;
+	// The walk's inputs, for the off-CPU cache: with every CFA relative
+	// to sp, the return addresses (and the tables) decide it alone.
+	uc_log(st, cfa - 8, ra);
 	if (r->rbp_kind == RBP_AT_CFA) {
 		__u64 bp;
 		if (stack_read(st, cfa + r->rbp_off, &bp, 1))

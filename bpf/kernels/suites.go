@@ -146,9 +146,10 @@ func WorkloadCFlags(src string) []string {
 	return []string{"-O0", "-g", "-fno-omit-frame-pointer"}
 }
 
-// BuildWorkloads compiles every testdata/*.c of a suite into a static
-// executable (no compiler runs in the guest) and says where each goes in the
-// guest: next to its source, without the .c, where the test looks first.
+// BuildWorkloads compiles every testdata/*.c and testdata/*.go of a suite
+// into a static executable (no compiler runs in the guest) and says where
+// each goes in the guest: next to its source, without the extension, where
+// the test looks first.
 func BuildWorkloads(ctx context.Context, root, outDir string, s Suite) ([]HostFile, error) {
 	srcs, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.c"))
 	var files []HostFile
@@ -157,6 +158,18 @@ func BuildWorkloads(ctx context.Context, root, outDir string, s Suite) ([]HostFi
 		out := filepath.Join(outDir, s.Name+"-"+name)
 		args := append([]string{"-static"}, WorkloadCFlags(src)...)
 		cmd := exec.CommandContext(ctx, "gcc", append(args, "-o", out, src)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
+		}
+		files = append(files, HostFile{Host: out, Guest: path.Join(guestSrc, s.Dir, "testdata", name)})
+	}
+	// Go workloads: one file each, built static.
+	gos, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.go"))
+	for _, src := range gos {
+		name := strings.TrimSuffix(filepath.Base(src), ".go")
+		out := filepath.Join(outDir, s.Name+"-"+name)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, src)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
 		}

@@ -335,7 +335,7 @@ func printWrote(w io.Writer, f *profileFlags) {
 //
 //	vigil: off-CPU: 12.5s blocked in 4210 intervals of 37 processes recorded with stacks
 //	vigil: below --min-block 1µs: 1.2ms in 3100 intervals (counted only); lost: none
-//	vigil: kernel stacks of 7200 blocked switches reused from their threads' caches (not walked again)
+//	vigil: stacks reused from their threads' caches (not walked again): kernel 7200, user 6900
 func printOffCPUSummary(w io.Writer, st profiler.Stats, f *profileFlags) {
 	o := st.OffCPU
 	fmt.Fprintf(w, "vigil: off-CPU: %v blocked in %d intervals of %d processes recorded with stacks",
@@ -357,8 +357,8 @@ func printOffCPUSummary(w io.Writer, st profiler.Stats, f *profileFlags) {
 	if part := countList(o.StackLost); part != "" {
 		fmt.Fprintf(w, "vigil: off-CPU stacks partly lost: %s\n", part)
 	}
-	if o.KernelStacksReused > 0 {
-		fmt.Fprintf(w, "vigil: kernel stacks of %d blocked switches reused from their threads' caches (not walked again)\n", o.KernelStacksReused)
+	if o.KernelStacksReused > 0 || o.UserStacksReused > 0 {
+		fmt.Fprintf(w, "vigil: stacks reused from their threads' caches (not walked again): kernel %d, user %d\n", o.KernelStacksReused, o.UserStacksReused)
 	}
 	printWrote(w, f)
 }

@@ -7,6 +7,9 @@
 //   sleeper       nanosleep 5 ms in a loop
 //   pipe_reader   read() on a pipe that pipe_writer answers every 3 ms
 //   mutex_waiter  pthread_mutex_lock on a mutex mutex_holder keeps 4 ms
+//   nap_a, nap_b  nanosleep 2 ms, called in turn by one thread from the
+//                 same place: the same system call at the same stack
+//                 depth, told apart only by their return addresses
 //   spinner       never blocks
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -19,7 +22,7 @@
 
 static volatile int stop;
 static volatile uint64_t sink;
-static uint64_t blocked_sleeper, blocked_pipe, blocked_mutex;
+static uint64_t blocked_sleeper, blocked_pipe, blocked_mutex, blocked_nap_a, blocked_nap_b;
 static int pipefd[2];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -95,6 +98,20 @@ __attribute__((noipa)) void waiter_pause(void)
 	sink++;
 }
 
+__attribute__((noipa)) void nap_a(void)
+{
+	uint64_t t0 = now_ns();
+	sleep_ns(2000000);
+	blocked_nap_a += now_ns() - t0;
+}
+
+__attribute__((noipa)) void nap_b(void)
+{
+	uint64_t t0 = now_ns();
+	sleep_ns(2000000);
+	blocked_nap_b += now_ns() - t0;
+}
+
 // spinner runs at SCHED_IDLE: on a single CPU it would otherwise preempt
 // the other threads inside their measured waits, time they count as
 // blocked and the kernel as run-queue delay.
@@ -112,6 +129,17 @@ static void *run_pipe_writer(void *a) { pipe_writer(); return a; }
 static void *run_mutex_holder(void *a) { mutex_holder(); return a; }
 static void *run_spinner(void *a) { spinner(); return a; }
 
+static void *run_napper(void *a)
+{
+	for (long i = 0; !stop; i++) {
+		if (i & 1)
+			nap_b();
+		else
+			nap_a();
+	}
+	return a;
+}
+
 static void *run_mutex_waiter(void *a)
 {
 	while (!stop) {
@@ -128,18 +156,19 @@ int main(int argc, char **argv)
 	if (pipe(pipefd) != 0 || read(0, &go, 1) != 1)
 		return 1;
 	void *(*fns[])(void *) = {run_sleeper, run_pipe_reader, run_pipe_writer,
-				  run_mutex_holder, run_mutex_waiter, run_spinner};
-	pthread_t th[6];
-	for (int i = 0; i < 6; i++)
+				  run_mutex_holder, run_mutex_waiter, run_napper, run_spinner};
+	pthread_t th[7];
+	for (int i = 0; i < 7; i++)
 		if (pthread_create(&th[i], NULL, fns[i], NULL) != 0)
 			return 1;
 	sleep_ns(0);
 	struct timespec d = {ms / 1000, (ms % 1000) * 1000000};
 	nanosleep(&d, NULL);
 	stop = 1;
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		pthread_join(th[i], NULL);
-	printf("sleeper %llu\npipe_reader %llu\nmutex_waiter %llu\n", (unsigned long long)blocked_sleeper,
-	       (unsigned long long)blocked_pipe, (unsigned long long)blocked_mutex);
+	printf("sleeper %llu\npipe_reader %llu\nmutex_waiter %llu\nnap_a %llu\nnap_b %llu\n",
+	       (unsigned long long)blocked_sleeper, (unsigned long long)blocked_pipe, (unsigned long long)blocked_mutex,
+	       (unsigned long long)blocked_nap_a, (unsigned long long)blocked_nap_b);
 	return 0;
 }

@@ -254,8 +254,9 @@ func offCPUReadings(t cpuprofile.OffCPUTotals) []hist.Reading {
 		byResult(profiler.MetricOffCPUTime, "ns", "Blocked time seen by the off-CPU profiler: recorded with stacks, below min_block (counted only), lost.",
 			t.RecordedNanos, t.BelowNanos, profiler.LostNanos(t)),
 		byReason,
-		{Name: profiler.MetricOffCPUKernelStacksReused, Unit: "{stack}",
-			Description: "Blocked switches whose kernel stack came from the thread's cache of stacks it blocked with before, not from a walk (compare with the intervals).",
-			Counters:    []hist.CounterSeries{{Value: t.KernelStacksReused}}},
+		{Name: profiler.MetricOffCPUStacksReused, Unit: "{stack}",
+			Description: "Blocked switches whose kernel or user stack came from the thread's cache of stacks it blocked with before, not from a walk (compare with the intervals).",
+			Counters: []hist.CounterSeries{{Attrs: map[string]string{"part": "kernel"}, Value: t.KernelStacksReused},
+				{Attrs: map[string]string{"part": "user"}, Value: t.UserStacksReused}}},
 	}
 }

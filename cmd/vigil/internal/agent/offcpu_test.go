@@ -113,14 +113,14 @@ func TestOffCPUReadings(t *testing.T) {
 	rs := offCPUReadings(cpuprofile.OffCPUTotals{
 		Recorded: 5, RecordedNanos: 500, Below: 7, BelowNanos: 70,
 		Lost: map[string]uint64{"counts_map_full": 1}, LostNanos: map[string]uint64{"counts_map_full": 9},
-		KernelStacksReused: 4,
+		KernelStacksReused: 4, UserStacksReused: 3,
 	})
 	got := flattenCounters(rs)
 	want := map[string]float64{
 		"vigil.profile.off_cpu.time{result=recorded}": 500, "vigil.profile.off_cpu.time{result=below_min_block}": 70,
 		"vigil.profile.off_cpu.time{result=lost}": 9, "vigil.profile.off_cpu.intervals{result=lost}": 1,
 		"vigil.profile.off_cpu.intervals{result=recorded}": 5, "vigil.profile.off_cpu.lost{reason=counts_map_full}": 9,
-		"vigil.profile.off_cpu.kernel_stacks.reused": 4,
+		"vigil.profile.off_cpu.stacks.reused{part=kernel}": 4, "vigil.profile.off_cpu.stacks.reused{part=user}": 3,
 	}
 	for k, v := range want {
 		if got[k] != v {
