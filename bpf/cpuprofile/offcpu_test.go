@@ -49,6 +49,32 @@ func offcpuBinary(t testing.TB) string {
 	return bin
 }
 
+// checkAlternating checks that each drain holds time under both of two
+// functions one thread calls in turn (the same wait at the same depth).
+// A stack cache that told them apart by less than their return addresses
+// would give one of them every interval after the first of a drain, in
+// which each drain could pick either and the totals still agree.
+func checkAlternating(t *testing.T, run offcpuRun, funcs funcRanges, a, b string) {
+	t.Helper()
+	for i, d := range run.drains {
+		var na, nb uint64
+		for _, s := range d {
+			if funcs.stackHas(s.User, a) {
+				na += s.OffCPUNanos
+			}
+			if funcs.stackHas(s.User, b) {
+				nb += s.OffCPUNanos
+			}
+		}
+		if na+nb < uint64(50*time.Millisecond) {
+			continue // the workload not yet or no longer running
+		}
+		if share := float64(na) / float64(na+nb); share < 0.3 || share > 0.7 {
+			t.Errorf("drain %d: %s %v, %s %v: one thread calls them in turn", i, a, time.Duration(na), b, time.Duration(nb))
+		}
+	}
+}
+
 // gonapBinary is the prebuilt Go workload (inside the matrix guest), or
 // testdata/gonap.go built now.
 func gonapBinary(t testing.TB) string {
@@ -94,6 +120,7 @@ func TestOffCPUGoStacks(t *testing.T) {
 				seen += b.Seen
 			}
 			t.Logf("%s: measured %v, recorded %v; user stacks reused for %d of %d intervals", run.report, run.measured, got, reused, seen)
+			checkAlternating(t, run, funcs, "main.napA", "main.napB")
 			for _, fn := range []string{"main.napA", "main.napB"} {
 				want := float64(run.measured[fn])
 				if want < 3e8 {
@@ -159,6 +186,7 @@ func (r funcRanges) stackHas(user []uint64, fn string) bool {
 
 type offcpuRun struct {
 	samples  []Sample
+	drains   [][]Sample // samples by drain
 	totals   []OffCPUTotals
 	measured map[string]uint64
 	report   string
@@ -204,6 +232,7 @@ func runOffCPUBinary(t *testing.T, bin string, skip map[string]bool, interval ti
 			t.Errorf("NoCPU: %d CPU samples", len(b.Samples))
 		}
 		run.samples = append(run.samples, b.OffCPU...)
+		run.drains = append(run.drains, b.OffCPU)
 		run.totals = append(run.totals, b.OffCPUTotals)
 	}
 	done := make(chan error, 1)
@@ -320,6 +349,7 @@ func checkOffCPURun(t *testing.T, skip map[string]bool, reuse bool) {
 
 	// nap_a and nap_b block in the same call at the same stack depth: a
 	// user stack reused for the other would move time between them.
+	checkAlternating(t, run, funcs, "nap_a", "nap_b")
 	for _, fn := range []string{"sleeper", "pipe_reader", "mutex_waiter", "nap_a", "nap_b"} {
 		want := float64(run.measured[fn])
 		if want < 1e8 {
