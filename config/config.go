@@ -38,7 +38,8 @@ type Profiler struct {
 type OffCPU struct {
 	Enabled bool `yaml:"enabled"`
 	// MinBlock is the shortest blocked interval recorded with its stacks;
-	// shorter ones are only counted, which keeps the cost per switch down.
+	// shorter ones are only counted (no stack in the profile; the stacks
+	// are taken when a thread blocks, so this saves no cost).
 	MinBlock time.Duration `yaml:"min_block"`
 	// Stacks says which stacks each interval gets: both (the default),
 	// user (no kernel stack: no walk of it, the larger part of the cost
