@@ -95,10 +95,15 @@ func gonapBinary(t testing.TB) string {
 
 // TestOffCPUGoStacks checks the off-CPU stacks of Go code, walked with frame
 // pointers: a thread that waits in turn in main.napA and main.napB, the
-// same system call at the same stack depth, gets each one's own time
-// (within 10% of the workload's own measure), and on tp_btf with task
-// storage most of its user stacks come from the thread's cache, which must
-// tell the two apart by their return addresses.
+// same system call at the same stack depth, gets each one's own time in
+// every drain, and on tp_btf with task storage most of its user stacks come
+// from the thread's cache, which must tell the two apart by their return
+// addresses. The workload's own measure also holds what is not off-CPU
+// under those functions: the Go runtime's work around the system call
+// (handing its P over and taking one back, on the scheduler's stack) and,
+// on one CPU, the wait for the CPU after the wakeup (together about 10% of
+// it in a one-CPU matrix guest), so the times agree within 20%, not the C
+// workload's 10%.
 func TestOffCPUGoStacks(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := gonapBinary(t)
@@ -126,7 +131,7 @@ func TestOffCPUGoStacks(t *testing.T) {
 				if want < 3e8 {
 					t.Fatalf("%s blocked only %v ns by its own measure", fn, want)
 				}
-				if d := math.Abs(float64(got[fn])/want - 1); d > 0.10 {
+				if d := math.Abs(float64(got[fn])/want - 1); d > 0.20 {
 					t.Errorf("%s: recorded %d ns off-CPU, the workload measured %d ns (%.1f%% off)", fn, got[fn], run.measured[fn], d*100)
 				}
 			}
