@@ -374,7 +374,7 @@ static __always_inline int finish(void *ctx, void *progs, struct unwind_state *s
 	bool python = python_frames && bpf_map_lookup_elem(&py_procs, &st->key.pid);
 	// A complete walk of a thread leaving the CPU, for its cache (not a
 	// Python process's: its Python frames are read apart).
-	if (typed && task_records && kstack_cache && st->mode == MODE_OFFCPU && reason <= 0 && !python)
+	if (typed && task_records && cache_stacks && st->mode == MODE_OFFCPU && reason <= 0 && !python)
 		uc_fill(st);
 	if (python) {
 		__u32 slot = st->mode & 1;
@@ -511,7 +511,7 @@ static __always_inline void start_walk(struct unwind_state *st, struct user_regs
 	st->stack.len = 0;
 	st->sp0 = regs->sp;
 	st->bp0 = regs->bp;
-	st->uncached = 0;
+	st->uncached = st->mode != MODE_OFFCPU; // only off-CPU walks are cached
 	st->nlog = 0;
 	st->bp_used = 0;
 }
@@ -610,10 +610,10 @@ static __always_inline int offcpu_out(void *ctx, void *progs, struct task_struct
 	}
 	if (regs.ip == 0) // a thread that never runs user code (io_uring worker)
 		return offcpu_commit(st, typed);
-	if (typed && task_records && kstack_cache && !(python_frames && bpf_map_lookup_elem(&py_procs, &pid))) {
+	if (typed && task_records && cache_stacks && !(python_frames && bpf_map_lookup_elem(&py_procs, &pid))) {
 		__u32 zero = 0;
 		struct kcache_scratch *s = bpf_map_lookup_elem(&kcache_scratch, &zero);
-		struct kcache *c = bpf_task_storage_get(&offcpu_kcache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct stack_cache *c = bpf_task_storage_get(&offcpu_stack_cache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		struct ucache_way *u = (s && c) ? uc_hit(c, s, &regs, epoch) : NULL;
 		if (u) {
 			st->key.ustack = STACK_HASHED;

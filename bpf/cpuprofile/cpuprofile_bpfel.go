@@ -28,37 +28,6 @@ type cpuprofileFileInfo struct {
 	Pad       uint32
 }
 
-type cpuprofileKcache struct {
-	_   structs.HostLayout
-	Way [4]struct {
-		_     structs.HostLayout
-		Id    int32
-		Epoch uint32
-		FpOff uint16
-		N     uint16
-		Rel   [32]uint16
-		Lo    [32]uint32
-	}
-	Next   uint32
-	Misses uint32
-	Uway   [2]struct {
-		_     structs.HostLayout
-		Ip    uint64
-		Sp    uint64
-		Bp    uint64
-		Hash  uint64
-		Epoch uint32
-		N     uint16
-		Span  uint16
-		UseBp uint32
-		Pad   uint32
-		Off   [32]uint16
-		Val   [32]uint64
-	}
-	Unext uint32
-	Pad   uint32
-}
-
 type cpuprofileKcacheScratch struct {
 	_     structs.HostLayout
 	Fp    uint64
@@ -187,6 +156,37 @@ type cpuprofileSampleKey struct {
 	Comm   [16]int8
 }
 
+type cpuprofileStackCache struct {
+	_   structs.HostLayout
+	Way [4]struct {
+		_     structs.HostLayout
+		Id    int32
+		Epoch uint32
+		FpOff uint16
+		N     uint16
+		Rel   [32]uint16
+		Lo    [32]uint32
+	}
+	Next   uint32
+	Misses uint32
+	Uway   [2]struct {
+		_     structs.HostLayout
+		Ip    uint64
+		Sp    uint64
+		Bp    uint64
+		Hash  uint64
+		Epoch uint32
+		N     uint16
+		Span  uint16
+		UseBp uint32
+		Pad   uint32
+		Off   [32]uint16
+		Val   [32]uint64
+	}
+	Unext uint32
+	Pad   uint32
+}
+
 type cpuprofileUnwindState struct {
 	_          structs.HostLayout
 	Key        cpuprofileSampleKey
@@ -233,8 +233,8 @@ const (
 	cpuprofileMapKcacheScratch       = "kcache_scratch"
 	cpuprofileMapOffcpuA             = "offcpu_a"
 	cpuprofileMapOffcpuB             = "offcpu_b"
-	cpuprofileMapOffcpuKcache        = "offcpu_kcache"
 	cpuprofileMapOffcpuProgs         = "offcpu_progs"
+	cpuprofileMapOffcpuStackCache    = "offcpu_stack_cache"
 	cpuprofileMapOffcpuStart         = "offcpu_start"
 	cpuprofileMapOffcpuSums          = "offcpu_sums"
 	cpuprofileMapOffcpuTask          = "offcpu_task"
@@ -271,11 +271,11 @@ const (
 	cpuprofileProgWalkPython         = "walk_python"
 	cpuprofileProgWalkUser           = "walk_user"
 	cpuprofileVarActiveBuf           = "active_buf"
+	cpuprofileVarCacheStacks         = "cache_stacks"
 	cpuprofileVarFilterPids          = "filter_pids"
 	cpuprofileVarHavePrevState       = "have_prev_state"
 	cpuprofileVarHaveTaskPtRegs      = "have_task_pt_regs"
 	cpuprofileVarIncludeIdle         = "include_idle"
-	cpuprofileVarKstackCache         = "kstack_cache"
 	cpuprofileVarMinBlockNs          = "min_block_ns"
 	cpuprofileVarOffStacks           = "off_stacks"
 	cpuprofileVarPythonFrames        = "python_frames"
@@ -343,39 +343,39 @@ type cpuprofileProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileMapSpecs struct {
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	CountsA       *ebpf.MapSpec `ebpf:"counts_a"`
-	CountsB       *ebpf.MapSpec `ebpf:"counts_b"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	KcacheScratch *ebpf.MapSpec `ebpf:"kcache_scratch"`
-	OffcpuA       *ebpf.MapSpec `ebpf:"offcpu_a"`
-	OffcpuB       *ebpf.MapSpec `ebpf:"offcpu_b"`
-	OffcpuKcache  *ebpf.MapSpec `ebpf:"offcpu_kcache"`
-	OffcpuProgs   *ebpf.MapSpec `ebpf:"offcpu_progs"`
-	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
-	OffcpuSums    *ebpf.MapSpec `ebpf:"offcpu_sums"`
-	OffcpuTask    *ebpf.MapSpec `ebpf:"offcpu_task"`
-	OffcpuTpProgs *ebpf.MapSpec `ebpf:"offcpu_tp_progs"`
-	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
-	Procs         *ebpf.MapSpec `ebpf:"procs"`
-	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
-	PyScratch     *ebpf.MapSpec `ebpf:"py_scratch"`
-	PyThreads     *ebpf.MapSpec `ebpf:"py_threads"`
-	PystacksA     *ebpf.MapSpec `ebpf:"pystacks_a"`
-	PystacksB     *ebpf.MapSpec `ebpf:"pystacks_b"`
-	Seen          *ebpf.MapSpec `ebpf:"seen"`
-	SpillA        *ebpf.MapSpec `ebpf:"spill_a"`
-	SpillB        *ebpf.MapSpec `ebpf:"spill_b"`
-	StacksA       *ebpf.MapSpec `ebpf:"stacks_a"`
-	StacksB       *ebpf.MapSpec `ebpf:"stacks_b"`
-	UnwindFiles   *ebpf.MapSpec `ebpf:"unwind_files"`
-	UnwindPages   *ebpf.MapSpec `ebpf:"unwind_pages"`
-	UnwindProgs   *ebpf.MapSpec `ebpf:"unwind_progs"`
-	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
-	UnwindRules   *ebpf.MapSpec `ebpf:"unwind_rules"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UstacksA      *ebpf.MapSpec `ebpf:"ustacks_a"`
-	UstacksB      *ebpf.MapSpec `ebpf:"ustacks_b"`
+	Counters         *ebpf.MapSpec `ebpf:"counters"`
+	CountsA          *ebpf.MapSpec `ebpf:"counts_a"`
+	CountsB          *ebpf.MapSpec `ebpf:"counts_b"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	KcacheScratch    *ebpf.MapSpec `ebpf:"kcache_scratch"`
+	OffcpuA          *ebpf.MapSpec `ebpf:"offcpu_a"`
+	OffcpuB          *ebpf.MapSpec `ebpf:"offcpu_b"`
+	OffcpuProgs      *ebpf.MapSpec `ebpf:"offcpu_progs"`
+	OffcpuStackCache *ebpf.MapSpec `ebpf:"offcpu_stack_cache"`
+	OffcpuStart      *ebpf.MapSpec `ebpf:"offcpu_start"`
+	OffcpuSums       *ebpf.MapSpec `ebpf:"offcpu_sums"`
+	OffcpuTask       *ebpf.MapSpec `ebpf:"offcpu_task"`
+	OffcpuTpProgs    *ebpf.MapSpec `ebpf:"offcpu_tp_progs"`
+	PidFilter        *ebpf.MapSpec `ebpf:"pid_filter"`
+	Procs            *ebpf.MapSpec `ebpf:"procs"`
+	PyProcs          *ebpf.MapSpec `ebpf:"py_procs"`
+	PyScratch        *ebpf.MapSpec `ebpf:"py_scratch"`
+	PyThreads        *ebpf.MapSpec `ebpf:"py_threads"`
+	PystacksA        *ebpf.MapSpec `ebpf:"pystacks_a"`
+	PystacksB        *ebpf.MapSpec `ebpf:"pystacks_b"`
+	Seen             *ebpf.MapSpec `ebpf:"seen"`
+	SpillA           *ebpf.MapSpec `ebpf:"spill_a"`
+	SpillB           *ebpf.MapSpec `ebpf:"spill_b"`
+	StacksA          *ebpf.MapSpec `ebpf:"stacks_a"`
+	StacksB          *ebpf.MapSpec `ebpf:"stacks_b"`
+	UnwindFiles      *ebpf.MapSpec `ebpf:"unwind_files"`
+	UnwindPages      *ebpf.MapSpec `ebpf:"unwind_pages"`
+	UnwindProgs      *ebpf.MapSpec `ebpf:"unwind_progs"`
+	UnwindRows       *ebpf.MapSpec `ebpf:"unwind_rows"`
+	UnwindRules      *ebpf.MapSpec `ebpf:"unwind_rules"`
+	UnwindScratch    *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UstacksA         *ebpf.MapSpec `ebpf:"ustacks_a"`
+	UstacksB         *ebpf.MapSpec `ebpf:"ustacks_b"`
 }
 
 // cpuprofileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -383,11 +383,11 @@ type cpuprofileMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuprofileVariableSpecs struct {
 	ActiveBuf      *ebpf.VariableSpec `ebpf:"active_buf"`
+	CacheStacks    *ebpf.VariableSpec `ebpf:"cache_stacks"`
 	FilterPids     *ebpf.VariableSpec `ebpf:"filter_pids"`
 	HavePrevState  *ebpf.VariableSpec `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.VariableSpec `ebpf:"include_idle"`
-	KstackCache    *ebpf.VariableSpec `ebpf:"kstack_cache"`
 	MinBlockNs     *ebpf.VariableSpec `ebpf:"min_block_ns"`
 	OffStacks      *ebpf.VariableSpec `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.VariableSpec `ebpf:"python_frames"`
@@ -416,39 +416,39 @@ func (o *cpuprofileObjects) Close() error {
 //
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofileMaps struct {
-	Counters      *ebpf.Map `ebpf:"counters"`
-	CountsA       *ebpf.Map `ebpf:"counts_a"`
-	CountsB       *ebpf.Map `ebpf:"counts_b"`
-	Events        *ebpf.Map `ebpf:"events"`
-	KcacheScratch *ebpf.Map `ebpf:"kcache_scratch"`
-	OffcpuA       *ebpf.Map `ebpf:"offcpu_a"`
-	OffcpuB       *ebpf.Map `ebpf:"offcpu_b"`
-	OffcpuKcache  *ebpf.Map `ebpf:"offcpu_kcache"`
-	OffcpuProgs   *ebpf.Map `ebpf:"offcpu_progs"`
-	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
-	OffcpuSums    *ebpf.Map `ebpf:"offcpu_sums"`
-	OffcpuTask    *ebpf.Map `ebpf:"offcpu_task"`
-	OffcpuTpProgs *ebpf.Map `ebpf:"offcpu_tp_progs"`
-	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
-	Procs         *ebpf.Map `ebpf:"procs"`
-	PyProcs       *ebpf.Map `ebpf:"py_procs"`
-	PyScratch     *ebpf.Map `ebpf:"py_scratch"`
-	PyThreads     *ebpf.Map `ebpf:"py_threads"`
-	PystacksA     *ebpf.Map `ebpf:"pystacks_a"`
-	PystacksB     *ebpf.Map `ebpf:"pystacks_b"`
-	Seen          *ebpf.Map `ebpf:"seen"`
-	SpillA        *ebpf.Map `ebpf:"spill_a"`
-	SpillB        *ebpf.Map `ebpf:"spill_b"`
-	StacksA       *ebpf.Map `ebpf:"stacks_a"`
-	StacksB       *ebpf.Map `ebpf:"stacks_b"`
-	UnwindFiles   *ebpf.Map `ebpf:"unwind_files"`
-	UnwindPages   *ebpf.Map `ebpf:"unwind_pages"`
-	UnwindProgs   *ebpf.Map `ebpf:"unwind_progs"`
-	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
-	UnwindRules   *ebpf.Map `ebpf:"unwind_rules"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
-	UstacksA      *ebpf.Map `ebpf:"ustacks_a"`
-	UstacksB      *ebpf.Map `ebpf:"ustacks_b"`
+	Counters         *ebpf.Map `ebpf:"counters"`
+	CountsA          *ebpf.Map `ebpf:"counts_a"`
+	CountsB          *ebpf.Map `ebpf:"counts_b"`
+	Events           *ebpf.Map `ebpf:"events"`
+	KcacheScratch    *ebpf.Map `ebpf:"kcache_scratch"`
+	OffcpuA          *ebpf.Map `ebpf:"offcpu_a"`
+	OffcpuB          *ebpf.Map `ebpf:"offcpu_b"`
+	OffcpuProgs      *ebpf.Map `ebpf:"offcpu_progs"`
+	OffcpuStackCache *ebpf.Map `ebpf:"offcpu_stack_cache"`
+	OffcpuStart      *ebpf.Map `ebpf:"offcpu_start"`
+	OffcpuSums       *ebpf.Map `ebpf:"offcpu_sums"`
+	OffcpuTask       *ebpf.Map `ebpf:"offcpu_task"`
+	OffcpuTpProgs    *ebpf.Map `ebpf:"offcpu_tp_progs"`
+	PidFilter        *ebpf.Map `ebpf:"pid_filter"`
+	Procs            *ebpf.Map `ebpf:"procs"`
+	PyProcs          *ebpf.Map `ebpf:"py_procs"`
+	PyScratch        *ebpf.Map `ebpf:"py_scratch"`
+	PyThreads        *ebpf.Map `ebpf:"py_threads"`
+	PystacksA        *ebpf.Map `ebpf:"pystacks_a"`
+	PystacksB        *ebpf.Map `ebpf:"pystacks_b"`
+	Seen             *ebpf.Map `ebpf:"seen"`
+	SpillA           *ebpf.Map `ebpf:"spill_a"`
+	SpillB           *ebpf.Map `ebpf:"spill_b"`
+	StacksA          *ebpf.Map `ebpf:"stacks_a"`
+	StacksB          *ebpf.Map `ebpf:"stacks_b"`
+	UnwindFiles      *ebpf.Map `ebpf:"unwind_files"`
+	UnwindPages      *ebpf.Map `ebpf:"unwind_pages"`
+	UnwindProgs      *ebpf.Map `ebpf:"unwind_progs"`
+	UnwindRows       *ebpf.Map `ebpf:"unwind_rows"`
+	UnwindRules      *ebpf.Map `ebpf:"unwind_rules"`
+	UnwindScratch    *ebpf.Map `ebpf:"unwind_scratch"`
+	UstacksA         *ebpf.Map `ebpf:"ustacks_a"`
+	UstacksB         *ebpf.Map `ebpf:"ustacks_b"`
 }
 
 func (m *cpuprofileMaps) Close() error {
@@ -460,8 +460,8 @@ func (m *cpuprofileMaps) Close() error {
 		m.KcacheScratch,
 		m.OffcpuA,
 		m.OffcpuB,
-		m.OffcpuKcache,
 		m.OffcpuProgs,
+		m.OffcpuStackCache,
 		m.OffcpuStart,
 		m.OffcpuSums,
 		m.OffcpuTask,
@@ -494,11 +494,11 @@ func (m *cpuprofileMaps) Close() error {
 // It can be passed to loadCpuprofileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuprofileVariables struct {
 	ActiveBuf      *ebpf.Variable `ebpf:"active_buf"`
+	CacheStacks    *ebpf.Variable `ebpf:"cache_stacks"`
 	FilterPids     *ebpf.Variable `ebpf:"filter_pids"`
 	HavePrevState  *ebpf.Variable `ebpf:"have_prev_state"`
 	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	IncludeIdle    *ebpf.Variable `ebpf:"include_idle"`
-	KstackCache    *ebpf.Variable `ebpf:"kstack_cache"`
 	MinBlockNs     *ebpf.Variable `ebpf:"min_block_ns"`
 	OffStacks      *ebpf.Variable `ebpf:"off_stacks"`
 	PythonFrames   *ebpf.Variable `ebpf:"python_frames"`

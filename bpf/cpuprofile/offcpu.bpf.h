@@ -214,7 +214,7 @@ static __always_inline __s32 off_stack_id(void *ctx, void *stacks, void *spill, 
 #define KC_TEXT_HIGH 0xffffffff00000000ULL
 
 // Set from Go: reuse kernel and user stacks (needs task_records).
-const volatile bool kstack_cache = false;
+const volatile bool cache_stacks = false;
 
 struct kcache_way {
 	__s32 id; // the stack's id in the stack maps of epoch
@@ -249,7 +249,7 @@ struct ucache_way {
 
 #define UC_WAYS 2
 
-struct kcache {
+struct stack_cache {
 	struct kcache_way way[KC_WAYS];
 	__u32 next;
 	__u32 misses; // in a row: a thread that keeps blocking in new places fills less
@@ -268,8 +268,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct kcache);
-} offcpu_kcache SEC(".maps");
+	__type(value, struct stack_cache);
+} offcpu_stack_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -327,7 +327,7 @@ static __always_inline __u64 kc_found(struct kcache_way *way, struct kcache_scra
 /* kc_hit returns the id of a way of c that matches the stack read into
  * s->words, or -1. A way's middle frame picks the one way whose other
  * frames are then checked, so the program has one loop of unknown length. */
-static __always_inline __s32 kc_hit(struct kcache *c, struct kcache_scratch *s, __u32 fp_off,
+static __always_inline __s32 kc_hit(struct stack_cache *c, struct kcache_scratch *s, __u32 fp_off,
 				    __u32 avail, __u32 epoch)
 {
 	struct kcache_way *hit = NULL;
@@ -358,7 +358,7 @@ static __always_inline __s32 kc_hit(struct kcache *c, struct kcache_scratch *s, 
 /* kc_fill remembers stack id, just walked, in a way of c when its return
  * addresses are all found in s->words, above the frame; the second walk
  * (bpf_get_stack) gives them, since a program can't read a stack map. */
-static __always_inline void kc_fill(void *ctx, struct kcache *c, struct kcache_scratch *s, __u32 fp_off,
+static __always_inline void kc_fill(void *ctx, struct stack_cache *c, struct kcache_scratch *s, __u32 fp_off,
 				    __u32 avail, __u32 epoch, __s32 id)
 {
 	long len = bpf_get_stack(ctx, s->ips, KC_IPS * 8, 0);
@@ -405,16 +405,29 @@ static __always_inline void kc_fill(void *ctx, struct kcache *c, struct kcache_s
 static __always_inline __s32 off_kstack(void *ctx, struct task_struct *prev, void *stacks, void *spill,
 					__u32 epoch, bool typed)
 {
-	struct kcache *c = NULL;
+	struct stack_cache *c = NULL;
 	struct kcache_scratch *s = NULL;
-	if (typed && task_records && kstack_cache) {
+	if (typed && task_records && cache_stacks) {
 		__u32 zero = 0;
 		s = bpf_map_lookup_elem(&kcache_scratch, &zero);
 		if (s)
-			c = bpf_task_storage_get(&offcpu_kcache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			c = bpf_task_storage_get(&offcpu_stack_cache, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	}
 	if (!c || !s)
 		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	// A fill walks the stack a second time: after KC_WAYS misses in a row
+	// (a thread whose waits don't repeat, or more of them than it has
+	// ways) only every 16th miss fills, so such a thread pays little more
+	// than the walk; a drain's new epoch costs one miss per stack. With
+	// no way of this epoch and no fill, the stack isn't even read.
+	__u32 misses = c->misses;
+	bool fill = misses < KC_WAYS || (misses & 15) == 0, any = false;
+	for (int w = 0; w < KC_WAYS; w++)
+		any |= c->way[w].n > 0 && c->way[w].epoch == epoch;
+	if (!fill && !any) {
+		c->misses = misses + 1;
+		return off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
+	}
 	// This program's frame pointer, as a number (a store to a map and
 	// back: the verifier lets privileged programs do that).
 	__u64 fp;
@@ -447,12 +460,8 @@ static __always_inline __s32 off_kstack(void *ctx, struct task_struct *prev, voi
 		return id;
 	}
 	id = off_stack_id(ctx, stacks, spill, 0, OFF_KSTACK_COLLISION);
-	// A fill walks the stack a second time: after KC_WAYS misses in a row
-	// (a thread whose waits don't repeat, or more of them than it has
-	// ways) only every 16th miss fills, so such a thread pays little more
-	// than the walk; a drain's new epoch costs one miss per stack.
-	__u32 misses = c->misses++;
-	if (id >= 0 && (misses < KC_WAYS || (misses & 15) == 0))
+	c->misses = misses + 1;
+	if (id >= 0 && fill)
 		kc_fill(ctx, c, s, fp_off, avail, epoch, id);
 	return id;
 }
@@ -460,7 +469,7 @@ static __always_inline __s32 off_kstack(void *ctx, struct task_struct *prev, voi
 /* uc_hit returns the way of c holding the user stack a walk from regs
  * would find now, or NULL: the same start, and every return address the
  * walk read back at its place (read into s->words). */
-static __always_inline struct ucache_way *uc_hit(struct kcache *c, struct kcache_scratch *s,
+static __always_inline struct ucache_way *uc_hit(struct stack_cache *c, struct kcache_scratch *s,
 						 struct user_regs *regs, __u32 epoch)
 {
 	struct ucache_way *way = NULL;
@@ -497,7 +506,7 @@ static __always_inline void uc_fill(struct unwind_state *st)
 {
 	if (st->uncached || st->nlog == 0 || st->nlog > UC_FRAMES || st->key.ustack != STACK_HASHED)
 		return;
-	struct kcache *c = bpf_task_storage_get(&offcpu_kcache, bpf_get_current_task_btf(), 0,
+	struct stack_cache *c = bpf_task_storage_get(&offcpu_stack_cache, bpf_get_current_task_btf(), 0,
 						BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c)
 		return;

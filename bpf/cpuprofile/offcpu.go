@@ -159,7 +159,7 @@ func (p *Profiler) sizeOffCPUMaps(spec *ebpf.CollectionSpec, stacks uint32) uint
 	if !histmap.HaveTaskStorage() {
 		// Created with the other maps, so it must exist; the programs
 		// don't use it (task_records stays false).
-		for _, name := range []string{"offcpu_task", "offcpu_kcache"} {
+		for _, name := range []string{"offcpu_task", "offcpu_stack_cache"} {
 			m := spec.Maps[name]
 			m.Type, m.Flags, m.MaxEntries = ebpf.Hash, 0, 1
 		}
@@ -203,7 +203,7 @@ func (p *Profiler) openOffCPU() error {
 	if err := p.spec.Variables["task_records"].Set(histmap.HaveTaskStorage()); err != nil {
 		return err
 	}
-	if err := p.spec.Variables["kstack_cache"].Set(histmap.HaveTaskStorage() && !p.opts.NoStackCache); err != nil {
+	if err := p.spec.Variables["cache_stacks"].Set(histmap.HaveTaskStorage() && !p.opts.NoStackCache); err != nil {
 		return err
 	}
 	if err := p.spec.Variables["off_stacks"].Set(offStacksMask(p.opts.OffCPUStacks)); err != nil {

@@ -22,15 +22,24 @@ import (
 	"github.com/vigil-ebpf/vigil/symbolizer"
 )
 
+// prebuiltWorkload is testdata/<name> when the kernel matrix put it there
+// (no compiler runs in its guests).
+func prebuiltWorkload(name string) (string, bool) {
+	p, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		return "", false
+	}
+	_, err = os.Stat(p)
+	return p, err == nil
+}
+
 // offcpuBinary is the prebuilt workload when there is one (inside the
 // matrix guest), or testdata/offcpu.c compiled now, statically like the
 // matrix builds it, so its addresses are its symbols'.
 func offcpuBinary(t testing.TB) string {
 	t.Helper()
-	if p, err := filepath.Abs("testdata/offcpu"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p, ok := prebuiltWorkload("offcpu"); ok {
+		return p
 	}
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("skipped: needs gcc to build testdata/offcpu.c (or a prebuilt testdata/offcpu)")
@@ -79,10 +88,8 @@ func checkAlternating(t *testing.T, run offcpuRun, funcs funcRanges, a, b string
 // testdata/gonap.go built now.
 func gonapBinary(t testing.TB) string {
 	t.Helper()
-	if p, err := filepath.Abs("testdata/gonap"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p, ok := prebuiltWorkload("gonap"); ok {
+		return p
 	}
 	bin := filepath.Join(t.TempDir(), "gonap")
 	cmd := exec.Command("go", "build", "-o", bin, "testdata/gonap.go")

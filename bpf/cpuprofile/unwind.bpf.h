@@ -389,11 +389,12 @@ static __always_inline int stack_read(struct unwind_state *st, __u64 addr, __u64
 	return 0;
 }
 
-/* frame_pointer_step walks one frame with RBP: the caller's RBP at [rbp],
- * the return address above it. */
-/* uc_log notes a word the walk read, for the off-CPU cache. */
+/* uc_log notes a word the walk read, for the off-CPU cache; nothing once
+ * the walk is one the cache can't replay, or a CPU sample's. */
 static __always_inline void uc_log(struct unwind_state *st, __u64 addr, __u64 val)
 {
+	if (st->uncached)
+		return;
 	__u64 off = addr - st->sp0;
 	__u32 i = st->nlog;
 	if (i < UC_FRAMES && off <= UC_SPAN - 8 && (off & 7) == 0) {
@@ -409,6 +410,8 @@ static __always_inline void uc_log(struct unwind_state *st, __u64 addr, __u64 va
 	}
 }
 
+/* frame_pointer_step walks one frame with RBP: the caller's RBP at [rbp],
+ * the return address above it. */
 static __always_inline int frame_pointer_step(struct unwind_state *st)
 {
 	__u64 bp = st->bp, saved[2];

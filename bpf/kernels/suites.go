@@ -151,25 +151,21 @@ func WorkloadCFlags(src string) []string {
 // each goes in the guest: next to its source, without the extension, where
 // the test looks first.
 func BuildWorkloads(ctx context.Context, root, outDir string, s Suite) ([]HostFile, error) {
-	srcs, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.c"))
-	var files []HostFile
-	for _, src := range srcs {
-		name := strings.TrimSuffix(filepath.Base(src), ".c")
-		out := filepath.Join(outDir, s.Name+"-"+name)
-		args := append([]string{"-static"}, WorkloadCFlags(src)...)
-		cmd := exec.CommandContext(ctx, "gcc", append(args, "-o", out, src)...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
-		}
-		files = append(files, HostFile{Host: out, Guest: path.Join(guestSrc, s.Dir, "testdata", name)})
-	}
-	// Go workloads: one file each, built static.
+	cs, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.c"))
 	gos, _ := filepath.Glob(filepath.Join(root, s.Dir, "testdata", "*.go"))
-	for _, src := range gos {
-		name := strings.TrimSuffix(filepath.Base(src), ".go")
+	var files []HostFile
+	for _, src := range append(cs, gos...) {
+		ext := filepath.Ext(src)
+		name := strings.TrimSuffix(filepath.Base(src), ext)
 		out := filepath.Join(outDir, s.Name+"-"+name)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, src)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		var cmd *exec.Cmd
+		if ext == ".go" {
+			cmd = exec.CommandContext(ctx, "go", "build", "-o", out, src)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static
+		} else {
+			args := append([]string{"-static"}, WorkloadCFlags(src)...)
+			cmd = exec.CommandContext(ctx, "gcc", append(args, "-o", out, src)...)
+		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building workload %s: %w\n%s", src, err, b)
 		}
